@@ -1,0 +1,1 @@
+"""Phone Home Guard: see which internet hosts each LAN device talks to."""

@@ -1,0 +1,5 @@
+"""Constants for Phone Home Guard."""
+
+from typing import Final
+
+DOMAIN: Final = "phonehome"

@@ -1,0 +1,1 @@
+"""Home Assistant tests for Phone Home Guard."""
