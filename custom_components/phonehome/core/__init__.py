@@ -1,0 +1,1 @@
+"""Pure-Python heart of Phone Home Guard: models, parsers, analysis (no Home Assistant import)."""
