@@ -1,0 +1,1 @@
+"""Re-implementations of router-side code, to feed the parsers what real routers produce."""

@@ -1,0 +1,71 @@
+"""The lab fixture: build the router, play the traffic, capture the router's conntrack table.
+
+Needs root and `ip`, `nft`, `conntrack`. Without them the lab tests skip, unless
+PHONEHOME_REQUIRE_LAB=1 (CI) turns the skip into a failure.
+"""
+
+import json
+import os
+from dataclasses import dataclass
+
+import pytest
+
+from tests.emulators.luci_conntrack import conntrack_list
+
+from .netlab import (
+    PROC_CONNTRACK,
+    ConntrackDump,
+    Lab,
+    build_router_lab,
+    dump_conntrack,
+    missing_requirements,
+    play_traffic,
+)
+from .traffic import Probe, ProbeResult, home_plan
+
+
+@dataclass(frozen=True)
+class LabCapture:
+    """The traffic played and what the router's table showed of it."""
+
+    plan: list[Probe]
+    results: list[ProbeResult]
+    marked_host: str
+    """Flows to this host carry the conntrack mark CT_MARK; others 0."""
+    dump: ConntrackDump
+    luci: list[dict[str, object]]
+    """LuCI getConntrackList entries built from `dump.proc`, after a JSON round trip."""
+
+
+def _unavailable(reason: str) -> None:
+    """Skip, or fail where the lab is required (CI)."""
+    message = f"lab unavailable: {reason}"
+    if os.environ.get("PHONEHOME_REQUIRE_LAB") == "1":
+        pytest.fail(f"{message} (PHONEHOME_REQUIRE_LAB=1)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def lab_capture() -> LabCapture:
+    """Build the lab, play the home plan, read the table while TCP connections are held.
+
+    The lab is removed before any test runs: tests only look at the capture.
+    """
+    if problems := missing_requirements():
+        _unavailable("; ".join(problems))
+    with Lab() as lab:
+        topology = build_router_lab(lab)
+        if topology.router.run("test", "-r", PROC_CONNTRACK, check=False).returncode != 0:
+            _unavailable(f"the kernel has no {PROC_CONNTRACK} (CONFIG_NF_CONNTRACK_PROCFS)")
+        plan = home_plan(
+            topology.device_v4, topology.device_v6, topology.internet_v4, topology.internet_v6
+        )
+        results = play_traffic(lab, topology, plan)
+        dump = dump_conntrack(topology.router)
+    return LabCapture(
+        plan=plan,
+        results=results,
+        marked_host=topology.marked_host,
+        dump=dump,
+        luci=json.loads(json.dumps(conntrack_list(dump.proc))),
+    )
