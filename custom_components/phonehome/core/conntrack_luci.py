@@ -144,7 +144,7 @@ def parse_luci(entries: object) -> ParseResult:
                     append(flow_or_reason)
                 else:
                     stats.skipped[flow_or_reason] += 1
-    return finish(flows, stats, repr(entries[:1]))
+    return finish(flows, stats, entries)
 
 
 def _read_entry(entry: object) -> Flow | SkipReason:  # noqa: PLR0911

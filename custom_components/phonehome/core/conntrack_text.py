@@ -245,7 +245,7 @@ def parse_proc(text: str) -> ParseResult:  # noqa: PLR0912, PLR0915 - one hot lo
                     ),
                 )
             )
-    return finish(flows, stats, text.lstrip())
+    return finish(flows, stats, text)
 
 
 class _Parts(NamedTuple):

@@ -1,6 +1,7 @@
 """What every table parser returns: flows, statistics, and the one error it raises."""
 
 import gc
+import reprlib
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,8 @@ MAX_PORT: Final = 65535
 MAX_PROTOCOL: Final = 255
 FAMILY_NAMES: Final = {IPV4: "ipv4", IPV6: "ipv6"}
 """Address family -> the name the kernel and LuCI print for it."""
-_ERROR_SAMPLE: Final = 80
+_SAMPLE: Final = reprlib.Repr(maxlevel=2, maxlist=1, maxdict=4, maxstring=80, maxother=80)
+"""Shows the start of bad input in an error message, however large the input."""
 
 
 class ConntrackParseError(ValueError):
@@ -51,15 +53,15 @@ class ParseResult:
     stats: ParseStats
 
 
-def finish(flows: list[Flow], stats: ParseStats, sample: str) -> ParseResult:
+def finish(flows: list[Flow], stats: ParseStats, source: object) -> ParseResult:
     """Complete the statistics; raise when there was input and not one flow came of it."""
     stats.flows = len(flows)
     stats.lines = stats.flows + stats.skipped.total()
     if stats.lines and not stats.flows:
         reasons = ", ".join(f"{count} {reason}" for reason, count in stats.skipped.most_common())
         raise ConntrackParseError(
-            f"no usable conntrack entry in {stats.lines} ({reasons}); "
-            f"input starts {sample[:_ERROR_SAMPLE]!r}"
+            f"not one usable conntrack entry among {stats.lines} read ({reasons}); "
+            f"the input starts {_SAMPLE.repr(source)}"
         )
     return ParseResult(flows, stats)
 
