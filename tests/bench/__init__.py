@@ -1,0 +1,1 @@
+"""Benchmarks of the conntrack parsers on a realistic synthetic table (``scripts/bench``)."""
