@@ -161,13 +161,13 @@ def _read_entry(entry: object) -> Flow | SkipReason:  # noqa: PLR0911
         return SkipReason.FAMILY
     sport, dport = entry.get("sport"), entry.get("dport")
     if (sport is None) != (dport is None) or not all(
-        port is None or (type(port) is int and 0 <= port <= MAX_PORT) for port in (sport, dport)
+        port is None or (isinstance(port, int) and 0 <= port <= MAX_PORT) for port in (sport, dport)
     ):
         return SkipReason.PORT
     packets, byte_count, timeout = (entry.get(key, 0) for key in ("packets", "bytes", "timeout"))
     mark, zone, secctx = (entry.get(key) for key in ("mark", "zone", "secctx"))
     if not (
-        all(type(value) is int and value >= 0 for value in (packets, byte_count, timeout))
+        all(isinstance(value, int) and value >= 0 for value in (packets, byte_count, timeout))
         and all(value is None or _is_number(value) for value in (mark, zone))
         and (secctx is None or (isinstance(secctx, str) and secctx))
     ):

@@ -51,6 +51,10 @@ _TUPLE_KEYS: Final = frozenset(
     {"src", "dst", "sport", "dport", "type", "code", "id", "srckey", "dstkey", "packets", "bytes"}
 )
 _DIRECTIONS: Final = 2
+_PORT_PROTOCOLS: Final = frozenset({6, 17, 33, 132, 136})  # TCP, UDP, DCCP, SCTP, UDP-Lite
+_TUPLE_WIDTHS: Final = {1: 5, 58: 5, 47: 4}
+"""Tokens of one tuple for protocols without ports: src, dst, then ICMP's type, code
+and id, GRE's srckey and dstkey, nothing for the others."""
 _MIN_TOKENS: Final = 6  # protocol name and number, src and dst of both directions
 _SUMMARY: Final = re.compile(r"conntrack v[\d.]+ \(conntrack-tools\):")
 _new_flow: Final = tuple.__new__
@@ -77,7 +81,7 @@ class _Learned:
 
     def protocol(self, token: str) -> int:
         """Learn a layer-4 protocol number."""
-        number = int(token) if token.isascii() and token.isdecimal() else MAX_PROTOCOL + 1
+        number = int(token) if token.isdecimal() else MAX_PROTOCOL + 1
         if number > MAX_PROTOCOL:
             raise _Deviation
         self.protocols[token] = number
@@ -94,11 +98,8 @@ class _Learned:
 
     def dport(self, token: str) -> int:
         """Learn a ``dport=`` token."""
-        value = token[6:]
-        if token[:6] != "dport=" or not (value.isascii() and value.isdecimal()):
-            raise _Deviation
-        port = int(value)
-        if port > MAX_PORT:
+        port = _count(token[6:]) if token[:6] == "dport=" else None
+        if port is None or port > MAX_PORT:
             raise _Deviation
         self.dports[token] = port
         return port
@@ -162,39 +163,48 @@ def parse_proc(text: str) -> ParseResult:  # noqa: PLR0912, PLR0915 - one hot lo
                     x, "dst="
                 )
                 x = t[b + 2]
-                if x[:6] != "sport=":
-                    raise _Deviation
-                sport = int(x[6:])
-                x = t[b + 3]
-                dport = dports.get(x) or learned.dport(x)
-                x = t[b + 4]
+                if protocol in _PORT_PROTOCOLS:
+                    if x[:6] != "sport=":
+                        raise _Deviation
+                    sport: int | None = int(x[6:])
+                    x = t[b + 3]
+                    dport: int | None = dports.get(x) or learned.dport(x)
+                    width = 4
+                else:
+                    sport = dport = None
+                    width = _TUPLE_WIDTHS.get(protocol, 2)
+                b += width
+                x = t[b]
                 if x[:8] == "packets=":
                     orig_packets: int | None = int(x[8:])
-                    x = t[b + 5]
+                    x = t[b + 1]
                     if x[:6] != "bytes=":
                         raise _Deviation
                     orig_bytes: int | None = int(x[6:])
-                    b += 6
+                    b += 2
                 else:
                     orig_packets = orig_bytes = None
-                    b += 4
                 replied = t[b] != "[UNREPLIED]"
                 if not replied:
                     b += 1
-                if t[b][:4] != "src=" or t[b + 3][:6] != "dport=":
+                if (
+                    t[b][:4] != "src="
+                    or t[b + 1][:4] != "dst="
+                    or (sport is not None and t[b + 3][:6] != "dport=")
+                ):
                     raise _Deviation
+                b += width
                 if orig_packets is None or orig_bytes is None:
                     reply_packets: int | None = None
                     reply_bytes: int | None = None
                     total_packets: int | None = None
                     total_bytes: int | None = None
-                    b += 4
                 else:
-                    x = t[b + 4]
+                    x = t[b]
                     if x[:8] != "packets=":
                         raise _Deviation
                     reply_packets = int(x[8:])
-                    x = t[b + 5]
+                    x = t[b + 1]
                     if x[:6] != "bytes=":
                         raise _Deviation
                     reply_bytes = int(x[6:])
@@ -202,12 +212,12 @@ def parse_proc(text: str) -> ParseResult:  # noqa: PLR0912, PLR0915 - one hot lo
                         raise _Deviation
                     total_packets = orig_packets + reply_packets
                     total_bytes = orig_bytes + reply_bytes
-                    b += 6
+                    b += 2
                 tail = tuple(t[b:])
                 assured, offloaded, mark, zone, secctx = tails.get(tail) or learned.tail(tail)
                 if (
                     family != dst_family
-                    or not 0 <= sport <= MAX_PORT
+                    or (sport is not None and not 0 <= sport <= MAX_PORT)
                     or (t[0] in _FAMILY_TOKENS and t[0] != FAMILY_NAMES[family])
                 ):
                     raise _Deviation
@@ -300,12 +310,12 @@ def _sort_tokens(t: list[str]) -> _Parts | SkipReason:
     """Sort an entry's tokens into header, the two tuples, the other keys and the flags."""
     family_token = t[0] if t[0] in _FAMILY_TOKENS else None
     i = 0 if family_token is None else 2
-    if len(t) < i + _MIN_TOKENS or not _is_number(t[i + 1]):
+    if len(t) < i + _MIN_TOKENS or not t[i + 1].isdecimal():
         return SkipReason.SUMMARY if _SUMMARY.match(" ".join(t)) else SkipReason.LAYOUT
     protocol = int(t[i + 1])
     i += 2
     timeout = None
-    if _is_number(t[i]):
+    if t[i].isdecimal():
         timeout = int(t[i])
         i += 1
     state = None
@@ -350,7 +360,9 @@ def _check(parts: _Parts) -> SkipReason | tuple[AddressInfo, AddressInfo]:  # no
     if ports != [None, None] and not all(port is not None and _is_port(port) for port in ports):
         return SkipReason.PORT
     counters = [tup.get(key) for tup in (orig, reply) for key in ("packets", "bytes")]
-    if any(counters) and not all(value is not None and _is_number(value) for value in counters):
+    if any(counters) and not all(
+        value is not None and _count(value) is not None for value in counters
+    ):
         return SkipReason.VALUE
     return src, dst
 
@@ -360,15 +372,20 @@ def _valid_fields(fields: dict[str, str]) -> bool:
     return (
         "use" in fields
         and all(fields.values())
-        and all(_is_number(fields[key]) for key in ("mark", "zone", "use") if key in fields)
+        and all(_count(fields[key]) is not None for key in ("mark", "zone", "use") if key in fields)
     )
 
 
-def _is_number(text: str) -> bool:
-    """True for a non-negative decimal number in ASCII digits."""
-    return text.isascii() and text.isdecimal()
+def _count(text: str) -> int | None:
+    """A non-negative integer as ``int()`` reads it (the rule the fast path applies), or None."""
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if value >= 0 else None
 
 
 def _is_port(text: str) -> bool:
-    """True for a decimal port number 0-65535."""
-    return _is_number(text) and int(text) <= MAX_PORT
+    """True for a port number 0-65535."""
+    port = _count(text)
+    return port is not None and port <= MAX_PORT
