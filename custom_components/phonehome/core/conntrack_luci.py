@@ -68,11 +68,11 @@ class _Learned:
             self.addresses.clear()
         self.addresses[text] = (info.address, info.family, info.scope)
 
-    def learn_number(self, text: str) -> None:
+    def learn_number(self, text: str, number: int) -> None:
         """Remember a checked decimal string such as a mark or zone."""
         if len(self.numbers) >= self.LIMIT:
             self.numbers.clear()
-        self.numbers[text] = int(text)
+        self.numbers[text] = number
 
 
 _LEARNED: Final = _Learned()
@@ -165,10 +165,12 @@ def _read_entry(entry: object) -> Flow | SkipReason:  # noqa: PLR0911
     ):
         return SkipReason.PORT
     packets, byte_count, timeout = (entry.get(key, 0) for key in ("packets", "bytes", "timeout"))
-    mark, zone, secctx = (entry.get(key) for key in ("mark", "zone", "secctx"))
+    mark_text, zone_text, secctx = (entry.get(key) for key in ("mark", "zone", "secctx"))
+    mark, zone = (_decimal("0" if text is None else text) for text in (mark_text, zone_text))
     if not (
         all(isinstance(value, int) and value >= 0 for value in (packets, byte_count, timeout))
-        and all(value is None or _is_number(value) for value in (mark, zone))
+        and mark is not None
+        and zone is not None
         and (secctx is None or (isinstance(secctx, str) and secctx))
     ):
         return SkipReason.VALUE
@@ -177,9 +179,9 @@ def _read_entry(entry: object) -> Flow | SkipReason:  # noqa: PLR0911
         return SkipReason.PROTOCOL
     _LEARNED.learn_address(src_text, src)
     _LEARNED.learn_address(dst_text, dst)
-    for number in (mark, zone):
-        if number is not None:
-            _LEARNED.learn_number(number)
+    for text, number in ((mark_text, mark), (zone_text, zone)):
+        if text is not None:
+            _LEARNED.learn_number(text, number)
     return Flow(
         src.family,
         PROTOCOL_NUMBERS.get(layer4, UNKNOWN_PROTOCOL),
@@ -198,12 +200,17 @@ def _read_entry(entry: object) -> Flow | SkipReason:  # noqa: PLR0911
         None,
         None,
         False,
-        0 if mark is None else int(mark),
-        0 if zone is None else int(zone),
+        mark,
+        zone,
         secctx,
     )
 
 
-def _is_number(value: object) -> bool:
-    """True for a string of ASCII digits, as LuCI passes ``mark`` and ``zone``."""
-    return isinstance(value, str) and value.isascii() and value.isdecimal()
+def _decimal(value: object) -> int | None:
+    """The number in a string of ASCII digits, as LuCI passes ``mark`` and ``zone``; else None."""
+    if not (isinstance(value, str) and value.isascii() and value.isdecimal()):
+        return None
+    try:
+        return int(value)
+    except ValueError:  # more digits than int() converts
+        return None

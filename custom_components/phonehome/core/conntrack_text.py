@@ -150,11 +150,11 @@ def parse_proc(text: str) -> ParseResult:  # noqa: PLR0912, PLR0915 - one hot lo
                 elif x.isdecimal():
                     timeout = int(x)
                     x = t[b + 3]
-                    state = None if x[:4] == "src=" else states.get(x, x)
+                    state = None if x[:4] == "src=" else states.get(x) or _unknown_state(x)
                     b += 3 if state is None else 4
                 else:
                     timeout = None
-                    state = states.get(x, x)
+                    state = states.get(x) or _unknown_state(x)
                     b += 3
                 x = t[b]
                 src_address, family, src_scope = sources.get(x) or learned.address(x, "src=")
@@ -173,6 +173,8 @@ def parse_proc(text: str) -> ParseResult:  # noqa: PLR0912, PLR0915 - one hot lo
                 else:
                     sport = dport = None
                     width = _TUPLE_WIDTHS.get(protocol, 2)
+                    if not _all_keyed(t[b + 2 : b + width]):
+                        raise _Deviation
                 b += width
                 x = t[b]
                 if x[:8] == "packets=":
@@ -190,7 +192,11 @@ def parse_proc(text: str) -> ParseResult:  # noqa: PLR0912, PLR0915 - one hot lo
                 if (
                     t[b][:4] != "src="
                     or t[b + 1][:4] != "dst="
-                    or (sport is not None and t[b + 3][:6] != "dport=")
+                    or (
+                        t[b + 2][:6] != "sport=" or t[b + 3][:6] != "dport="
+                        if sport is not None
+                        else not _all_keyed(t[b + 2 : b + width])
+                    )
                 ):
                     raise _Deviation
                 b += width
@@ -310,13 +316,12 @@ def _sort_tokens(t: list[str]) -> _Parts | SkipReason:
     """Sort an entry's tokens into header, the two tuples, the other keys and the flags."""
     family_token = t[0] if t[0] in _FAMILY_TOKENS else None
     i = 0 if family_token is None else 2
-    if len(t) < i + _MIN_TOKENS or not t[i + 1].isdecimal():
+    protocol = _decimal(t[i + 1]) if len(t) >= i + _MIN_TOKENS else None
+    if protocol is None:
         return SkipReason.SUMMARY if _SUMMARY.match(" ".join(t)) else SkipReason.LAYOUT
-    protocol = int(t[i + 1])
     i += 2
-    timeout = None
-    if t[i].isdecimal():
-        timeout = int(t[i])
+    timeout = _decimal(t[i])
+    if timeout is not None:
         i += 1
     state = None
     if "=" not in t[i] and t[i][:1] != "[":
@@ -374,6 +379,23 @@ def _valid_fields(fields: dict[str, str]) -> bool:
         and all(fields.values())
         and all(_count(fields[key]) is not None for key in ("mark", "zone", "use") if key in fields)
     )
+
+
+def _unknown_state(token: str) -> str:
+    """A state name the table has not shown before; a key=value or flag is no state."""
+    if "=" in token or token[:1] == "[":
+        raise _Deviation
+    return token
+
+
+def _all_keyed(tokens: list[str]) -> bool:
+    """True when every token is key=value with a value, as tuple keys must be."""
+    return all(token.partition("=")[2] for token in tokens)
+
+
+def _decimal(text: str) -> int | None:
+    """The number in a header field (protocol, timeout): decimal digits only, else None."""
+    return _count(text) if text.isdecimal() else None
 
 
 def _count(text: str) -> int | None:
