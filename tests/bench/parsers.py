@@ -26,7 +26,7 @@ from typing import Any, Final
 import orjson
 
 from custom_components.phonehome.core.addresses import address_info
-from custom_components.phonehome.core.conntrack import ParseResult, parse_luci, parse_proc
+from custom_components.phonehome.core.conntrack import ParseResult, parse_luci_json, parse_proc
 from tests.bench import synthetic
 
 MEMORY_TARGET_MB: Final = 64.0
@@ -34,7 +34,7 @@ MB: Final = 1 << 20
 REPO: Final = Path(__file__).resolve().parents[2]
 DEFINITIONS: Final = {
     "json floor": "orjson.loads(payload)",
-    "json parse": "orjson.loads(payload) + parse_luci(result list): bytes to classified flows",
+    "json parse": "parse_luci_json(payload): the reply's bytes to classified flows",
     "text floor": "[line.split() for line in text.splitlines()]: the tokens of every line, kept",
     "text parse": "parse_proc(text), for /proc text and conntrack -L text alike",
     "ratio": "parse / floor, each the minimum of --repeat runs after one warm-up run "
@@ -42,8 +42,7 @@ DEFINITIONS: Final = {
     "run, what a run made is freed after the clock stops",
     "cold ms": "the first parse, with address_info's cache cleared",
     "peak MB": "tracemalloc peak while the parser turns its input (the text, or the JSON "
-    "already decoded: see floor MB for decoding) into flows; the input is not counted; "
-    f"target < {MEMORY_TARGET_MB:g} MB",
+    f"reply) into flows; the input is not counted; target < {MEMORY_TARGET_MB:g} MB",
     "floor MB": "tracemalloc peak of one floor run (what decoding or splitting alone takes)",
     "result MB": "memory the ParseResult keeps (tracemalloc, after the parse)",
 }
@@ -103,14 +102,7 @@ def _cases(payload: bytes, proc: str, conntrack: str) -> list[Case]:
     def luci_floor() -> object:
         return orjson.loads(payload)
 
-    def luci_parse() -> object:
-        document = orjson.loads(payload)
-        return document, parse_luci(_luci_entries(document))
-
-    def luci_decoded() -> Any:
-        return _luci_entries(orjson.loads(payload))
-
-    entries = len(luci_decoded())
+    entries = len(_luci_entries(orjson.loads(payload)))
     return [
         Case(
             "luci-json",
@@ -118,9 +110,9 @@ def _cases(payload: bytes, proc: str, conntrack: str) -> list[Case]:
             entries,
             2.0,
             luci_floor,
-            luci_parse,
-            luci_decoded,
-            parse_luci,
+            partial(parse_luci_json, payload),
+            partial(bytes, payload),
+            parse_luci_json,
         ),
         *(
             Case(

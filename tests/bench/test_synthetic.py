@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from copy import replace
 from ipaddress import ip_address
 from pathlib import Path
 
@@ -15,7 +16,12 @@ import orjson
 import pytest
 
 from custom_components.phonehome.core.addresses import AddressScope
-from custom_components.phonehome.core.conntrack import ParseResult, parse_luci, parse_proc
+from custom_components.phonehome.core.conntrack import (
+    ParseResult,
+    parse_luci,
+    parse_luci_json,
+    parse_proc,
+)
 from custom_components.phonehome.core.model import Flow
 from tests.bench import synthetic
 
@@ -67,9 +73,15 @@ def test_every_format_parses_without_skips(
 
 def test_proc_and_conntrack_give_the_same_flows(proc: ParseResult, conntrack: ParseResult) -> None:
     def comparable(flows: list[Flow]) -> Counter[Flow]:
-        return Counter(flow._replace(zone=0, timeout=None) for flow in flows)
+        return Counter(replace(flow, zone=0, timeout=None) for flow in flows)
 
     assert comparable(proc.flows) == comparable(conntrack.flows)
+
+
+def test_typed_json_path_gives_the_flows_of_the_decoded_path(luci: ParseResult) -> None:
+    typed = parse_luci_json(synthetic.luci_payload(SMALL))
+    assert typed.stats == luci.stats
+    assert typed.flows == luci.flows
 
 
 def test_luci_agrees_with_proc(proc: ParseResult, luci: ParseResult) -> None:

@@ -2,12 +2,14 @@
 
 import json
 import re
+from importlib.metadata import version
 from pathlib import Path
 
 from awesomeversion import AwesomeVersion, AwesomeVersionStrategy
 from homeassistant.const import __version__ as ha_version
 from homeassistant.core import HomeAssistant
 from homeassistant.loader import async_get_integration
+from packaging.requirements import Requirement
 
 from custom_components.phonehome.const import DOMAIN
 
@@ -45,8 +47,18 @@ async def test_loader_finds_integration(hass: HomeAssistant) -> None:
 def test_manifest_has_required_keys() -> None:
     assert MANIFEST.keys() >= REQUIRED_KEYS
     assert MANIFEST["domain"] == DOMAIN
-    assert MANIFEST["requirements"] == []
-    assert MANIFEST["loggers"] == ["custom_components.phonehome"]
+
+
+def test_manifest_requirements_are_ranges_met_by_the_test_environment() -> None:
+    for line in MANIFEST["requirements"]:
+        requirement = Requirement(line)
+        assert "==" not in str(requirement.specifier), "a range, not a pin"
+        assert requirement.specifier.contains(version(requirement.name)), line
+
+
+def test_manifest_loggers_name_the_requirements() -> None:
+    names = {Requirement(line).name for line in MANIFEST["requirements"]}
+    assert set(MANIFEST["loggers"]) == names
 
 
 def test_manifest_key_order_is_hassfest_order() -> None:

@@ -1,4 +1,4 @@
-"""Reader of LuCI's ``luci getConntrackList`` entries (OpenWrt's rpcd ucode plugin).
+"""Reader of LuCI's ``luci getConntrackList`` reply (OpenWrt's rpcd ucode plugin).
 
 LuCI reads /proc/net/nf_conntrack line by line and returns, per entry, the
 original-direction ``src``/``dst``/``sport``/``dport``, ``bytes`` and ``packets``
@@ -6,10 +6,16 @@ summed over both directions, ``layer3`` and ``layer4`` names, and ``timeout``
 (0 where the kernel printed none); every other ``key=value`` comes as a string
 (``mark``, ``zone``, ``use``, ICMP ``type``...). It drops TIME_WAIT entries, the
 TCP state and the [UNREPLIED]/[ASSURED] flags, so those fields are None here.
+
+``parse_luci_json`` takes the reply as uhttpd sends it and decodes it straight
+into typed structs (msgspec checks every type and range in C); a reply that
+does not decode so goes, entry by entry, through ``parse_luci``, which skips
+and counts what it cannot use.
 """
 
-from operator import itemgetter
-from typing import Final
+from typing import Annotated, Final
+
+import msgspec
 
 from .addresses import AddressInfo, AddressScope, address_info
 from .model import UNKNOWN_PROTOCOL, Flow
@@ -19,7 +25,6 @@ from .parsing import (
     ParseResult,
     ParseStats,
     SkipReason,
-    collector_paused,
     finish,
 )
 
@@ -37,15 +42,39 @@ PROTOCOL_NUMBERS: Final[dict[object, int]] = {
 }  # fmt: skip
 """Protocol names of /etc/protocols (IANA keywords), as LuCI passes them in ``layer4``."""
 
-_new_flow: Final = tuple.__new__
-_FAST_FIELDS: Final = itemgetter(
-    "src", "dst", "packets", "bytes", "timeout", "layer4", "mark", "zone"
-)
-"""The fields LuCI writes for every entry on a kernel with marks and zones."""
+_Port = Annotated[int, msgspec.Meta(ge=0, le=MAX_PORT)]
+_Count = Annotated[int, msgspec.Meta(ge=0)]
 
 
-class _Deviation(Exception):  # noqa: N818 - control flow inside parse_luci, never escapes
-    """The entry needs a field-by-field look."""
+class _Entry(msgspec.Struct, gc=False):
+    """The fields of an entry that become a Flow; LuCI's others are ignored."""
+
+    src: str
+    dst: str
+    layer4: str
+    sport: _Port | None = None
+    dport: _Port | None = None
+    packets: _Count = 0
+    byte_count: _Count = msgspec.field(default=0, name="bytes")
+    timeout: _Count = 0
+    mark: str = "0"
+    zone: str = "0"
+    secctx: str | None = None
+
+
+class _CallResult(msgspec.Struct, gc=False):
+    """The data of the call: ``{"result": [entries]}``."""
+
+    result: list[_Entry]
+
+
+class _Reply(msgspec.Struct, gc=False):
+    """A JSON-RPC reply of a ubus call: ``{"result": [status, data]}``."""
+
+    result: tuple[int, _CallResult]
+
+
+_DECODER: Final = msgspec.json.Decoder(_Reply)
 
 
 class _Learned:
@@ -78,72 +107,94 @@ class _Learned:
 _LEARNED: Final = _Learned()
 
 
-def parse_luci(entries: object) -> ParseResult:
-    """Parse the ``result`` list of ``luci getConntrackList``.
-
-    The loop reads entries through values already checked in this or an earlier
-    poll; values never seen and anything unusual go through ``_read_entry``,
-    which checks field by field and learns. LuCI's ``layer3`` is not
-    read: the family comes from the addresses themselves.
-    """
-    if not isinstance(entries, list):
-        raise ConntrackParseError(f"expected a list of entries, got {type(entries).__name__}")
+def parse_luci_json(payload: bytes | str) -> ParseResult:
+    """Parse the JSON-RPC reply of ``call luci getConntrackList``, as uhttpd sends it."""
+    try:
+        entries = _DECODER.decode(payload).result[1].result
+    except msgspec.MsgspecError:
+        return parse_luci(_entries_of(payload))
     stats = ParseStats()
     flows: list[Flow] = []
     append = flows.append
     addresses = _LEARNED.addresses
     numbers = _LEARNED.numbers
     protocols = PROTOCOL_NUMBERS
-    fields_of = _FAST_FIELDS
-    with collector_paused():
-        for entry in entries:
-            try:
-                src, dst, packets, byte_count, timeout, layer4, mark, zone = fields_of(entry)
-                sport = entry.get("sport")
-                dport = entry.get("dport")
-                src_address, family, src_scope = addresses[src]
-                dst_address, dst_family, dst_scope = addresses[dst]
-                # `|` fails on anything but integers; ports need 16 bits, the rest a sign.
-                if (
-                    dst_family != family
-                    or ((sport | dport) >> 16 if sport is not None else dport is not None)
-                    or (packets | byte_count | timeout) < 0
-                    or "secctx" in entry
-                ):
-                    raise _Deviation
-                append(
-                    _new_flow(
-                        Flow,
-                        (
-                            family,
-                            protocols[layer4],
-                            src_address,
-                            dst_address,
-                            sport,
-                            dport,
-                            src_scope,
-                            dst_scope,
-                            None,
-                            None,
-                            None,
-                            timeout or None,
-                            packets or None,  # a counted flow has at least one packet
-                            byte_count if packets else None,
-                            None,
-                            None,
-                            False,
-                            numbers[mark],
-                            numbers[zone],
-                            None,
-                        ),
-                    )
-                )
-            except (_Deviation, KeyError, TypeError):
-                flow_or_reason = _read_entry(entry)
-                if isinstance(flow_or_reason, Flow):
-                    append(flow_or_reason)
-                else:
-                    stats.skipped[flow_or_reason] += 1
+    for entry in entries:
+        try:
+            src_address, family, src_scope = addresses[entry.src]
+            dst_address, dst_family, dst_scope = addresses[entry.dst]
+            sport = entry.sport
+            dport = entry.dport
+            mark = numbers[entry.mark]
+            zone = numbers[entry.zone]
+            secctx = entry.secctx
+            if dst_family != family or (sport is None) is not (dport is None) or secctx == "":
+                raise KeyError
+        except KeyError:  # a value not seen before, or one that does not fit
+            flow_or_reason = _read_entry(msgspec.to_builtins(entry))
+            if isinstance(flow_or_reason, Flow):
+                append(flow_or_reason)
+            else:
+                stats.skipped[flow_or_reason] += 1
+            continue
+        packets = entry.packets
+        append(
+            Flow(
+                family,
+                protocols.get(entry.layer4, UNKNOWN_PROTOCOL),
+                src_address,
+                dst_address,
+                sport,
+                dport,
+                src_scope,
+                dst_scope,
+                None,
+                None,
+                None,
+                entry.timeout or None,
+                packets or None,  # a counted flow has at least one packet
+                entry.byte_count if packets else None,
+                None,
+                None,
+                False,
+                mark,
+                zone,
+                secctx,
+            )
+        )
+    return finish(flows, stats, payload)
+
+
+def _entries_of(payload: bytes | str) -> object:
+    """The entry list of a reply that did not decode into the typed structs."""
+    try:
+        document = msgspec.json.decode(payload)
+    except msgspec.DecodeError as err:
+        raise ConntrackParseError(f"the getConntrackList reply is not JSON: {err}") from err
+    try:
+        return document["result"][1]["result"]
+    except (KeyError, IndexError, TypeError) as err:
+        raise ConntrackParseError(
+            "the reply is not a getConntrackList result: expected "
+            '{"result": [0, {"result": [...]}]}'
+        ) from err
+
+
+def parse_luci(entries: object) -> ParseResult:
+    """Parse the ``result`` list of ``luci getConntrackList``, already decoded from JSON.
+
+    Reads every entry field by field, skipping and counting what it cannot use.
+    """
+    if not isinstance(entries, list):
+        raise ConntrackParseError(f"expected a list of entries, got {type(entries).__name__}")
+    stats = ParseStats()
+    flows: list[Flow] = []
+    for entry in entries:
+        flow_or_reason = _read_entry(entry)
+        if isinstance(flow_or_reason, Flow):
+            flows.append(flow_or_reason)
+        else:
+            stats.skipped[flow_or_reason] += 1
     return finish(flows, stats, entries)
 
 
@@ -161,14 +212,14 @@ def _read_entry(entry: object) -> Flow | SkipReason:  # noqa: PLR0911
         return SkipReason.FAMILY
     sport, dport = entry.get("sport"), entry.get("dport")
     if (sport is None) != (dport is None) or not all(
-        port is None or (isinstance(port, int) and 0 <= port <= MAX_PORT) for port in (sport, dport)
+        port is None or (type(port) is int and 0 <= port <= MAX_PORT) for port in (sport, dport)
     ):
         return SkipReason.PORT
     packets, byte_count, timeout = (entry.get(key, 0) for key in ("packets", "bytes", "timeout"))
     mark_text, zone_text, secctx = (entry.get(key) for key in ("mark", "zone", "secctx"))
     mark, zone = (_decimal("0" if text is None else text) for text in (mark_text, zone_text))
     if not (
-        all(isinstance(value, int) and value >= 0 for value in (packets, byte_count, timeout))
+        all(type(value) is int and value >= 0 for value in (packets, byte_count, timeout))
         and mark is not None
         and zone is not None
         and (secctx is None or (isinstance(secctx, str) and secctx))

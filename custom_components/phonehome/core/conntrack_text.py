@@ -27,7 +27,6 @@ from .parsing import (
     ParseResult,
     ParseStats,
     SkipReason,
-    collector_paused,
     finish,
 )
 
@@ -57,7 +56,6 @@ _TUPLE_WIDTHS: Final = {1: 5, 58: 5, 47: 4}
 and id, GRE's srckey and dstkey, nothing for the others."""
 _MIN_TOKENS: Final = 6  # protocol name and number, src and dst of both directions
 _SUMMARY: Final = re.compile(r"conntrack v[\d.]+ \(conntrack-tools\):")
-_new_flow: Final = tuple.__new__
 
 _Tail = tuple[bool, bool, int, int, str | None]
 """What follows the reply tuple: assured, offloaded, mark, zone, secctx."""
@@ -135,132 +133,126 @@ def parse_proc(text: str) -> ParseResult:  # noqa: PLR0912, PLR0915 - one hot lo
     dports = learned.dports
     tails = learned.tails
     states = _STATES
-    with collector_paused():
-        for t in map(str.split, text.split("\n")):
-            if not t:
-                continue
-            try:
-                b = 2 if t[0] in _FAMILY_TOKENS else 0
-                x = t[b + 1]
-                protocol = protocols.get(x) or learned.protocol(x)
-                x = t[b + 2]
-                if x[:4] == "src=":
-                    timeout = state = None
-                    b += 2
-                elif x.isdecimal():
-                    timeout = int(x)
-                    x = t[b + 3]
-                    state = None if x[:4] == "src=" else states.get(x) or _unknown_state(x)
-                    b += 3 if state is None else 4
-                else:
-                    timeout = None
-                    state = states.get(x) or _unknown_state(x)
-                    b += 3
-                x = t[b]
-                src_address, family, src_scope = sources.get(x) or learned.address(x, "src=")
-                x = t[b + 1]
-                dst_address, dst_family, dst_scope = destinations.get(x) or learned.address(
-                    x, "dst="
-                )
-                x = t[b + 2]
-                if protocol in _PORT_PROTOCOLS:
-                    if x[:6] != "sport=":
-                        raise _Deviation
-                    sport: int | None = int(x[6:])
-                    x = t[b + 3]
-                    dport: int | None = dports.get(x) or learned.dport(x)
-                    width = 4
-                else:
-                    sport = dport = None
-                    width = _TUPLE_WIDTHS.get(protocol, 2)
-                    if not _all_keyed(t[b + 2 : b + width]):
-                        raise _Deviation
-                b += width
-                x = t[b]
-                if x[:8] == "packets=":
-                    orig_packets: int | None = int(x[8:])
-                    x = t[b + 1]
-                    if x[:6] != "bytes=":
-                        raise _Deviation
-                    orig_bytes: int | None = int(x[6:])
-                    b += 2
-                else:
-                    orig_packets = orig_bytes = None
-                replied = t[b] != "[UNREPLIED]"
-                if not replied:
-                    b += 1
-                if (
-                    t[b][:4] != "src="
-                    or t[b + 1][:4] != "dst="
-                    or (
-                        t[b + 2][:6] != "sport=" or t[b + 3][:6] != "dport="
-                        if sport is not None
-                        else not _all_keyed(t[b + 2 : b + width])
-                    )
-                ):
+    for t in map(str.split, text.split("\n")):
+        if not t:
+            continue
+        try:
+            b = 2 if t[0] in _FAMILY_TOKENS else 0
+            x = t[b + 1]
+            protocol = protocols.get(x) or learned.protocol(x)
+            x = t[b + 2]
+            if x[:4] == "src=":
+                timeout = state = None
+                b += 2
+            elif x.isdecimal():
+                timeout = int(x)
+                x = t[b + 3]
+                state = None if x[:4] == "src=" else states.get(x) or _unknown_state(x)
+                b += 3 if state is None else 4
+            else:
+                timeout = None
+                state = states.get(x) or _unknown_state(x)
+                b += 3
+            x = t[b]
+            src_address, family, src_scope = sources.get(x) or learned.address(x, "src=")
+            x = t[b + 1]
+            dst_address, dst_family, dst_scope = destinations.get(x) or learned.address(x, "dst=")
+            x = t[b + 2]
+            if protocol in _PORT_PROTOCOLS:
+                if x[:6] != "sport=":
                     raise _Deviation
-                b += width
-                if orig_packets is None or orig_bytes is None:
-                    reply_packets: int | None = None
-                    reply_bytes: int | None = None
-                    total_packets: int | None = None
-                    total_bytes: int | None = None
-                else:
-                    x = t[b]
-                    if x[:8] != "packets=":
-                        raise _Deviation
-                    reply_packets = int(x[8:])
-                    x = t[b + 1]
-                    if x[:6] != "bytes=":
-                        raise _Deviation
-                    reply_bytes = int(x[6:])
-                    if orig_packets | orig_bytes | reply_packets | reply_bytes < 0:  # any negative
-                        raise _Deviation
-                    total_packets = orig_packets + reply_packets
-                    total_bytes = orig_bytes + reply_bytes
-                    b += 2
-                tail = tuple(t[b:])
-                assured, offloaded, mark, zone, secctx = tails.get(tail) or learned.tail(tail)
-                if (
-                    family != dst_family
-                    or (sport is not None and not 0 <= sport <= MAX_PORT)
-                    or (t[0] in _FAMILY_TOKENS and t[0] != FAMILY_NAMES[family])
-                ):
+                sport: int | None = int(x[6:])
+                x = t[b + 3]
+                dport: int | None = dports.get(x) or learned.dport(x)
+                width = 4
+            else:
+                sport = dport = None
+                width = _TUPLE_WIDTHS.get(protocol, 2)
+                if not _all_keyed(t[b + 2 : b + width]):
                     raise _Deviation
-            except (_Deviation, IndexError, TypeError, ValueError):
-                flow_or_reason = _read_tokens(t)
-                if isinstance(flow_or_reason, Flow):
-                    append(flow_or_reason)
-                else:
-                    stats.skipped[flow_or_reason] += 1
-                continue
-            append(
-                _new_flow(
-                    Flow,
-                    (
-                        family,
-                        protocol,
-                        src_address,
-                        dst_address,
-                        sport,
-                        dport,
-                        src_scope,
-                        dst_scope,
-                        replied,
-                        assured,
-                        state,
-                        timeout,
-                        total_packets,
-                        total_bytes,
-                        reply_packets,
-                        reply_bytes,
-                        offloaded,
-                        mark,
-                        zone,
-                        secctx,
-                    ),
+            b += width
+            x = t[b]
+            if x[:8] == "packets=":
+                orig_packets: int | None = int(x[8:])
+                x = t[b + 1]
+                if x[:6] != "bytes=":
+                    raise _Deviation
+                orig_bytes: int | None = int(x[6:])
+                b += 2
+            else:
+                orig_packets = orig_bytes = None
+            replied = t[b] != "[UNREPLIED]"
+            if not replied:
+                b += 1
+            if (
+                t[b][:4] != "src="
+                or t[b + 1][:4] != "dst="
+                or (
+                    t[b + 2][:6] != "sport=" or t[b + 3][:6] != "dport="
+                    if sport is not None
+                    else not _all_keyed(t[b + 2 : b + width])
                 )
+            ):
+                raise _Deviation
+            b += width
+            if orig_packets is None or orig_bytes is None:
+                reply_packets: int | None = None
+                reply_bytes: int | None = None
+                total_packets: int | None = None
+                total_bytes: int | None = None
+            else:
+                x = t[b]
+                if x[:8] != "packets=":
+                    raise _Deviation
+                reply_packets = int(x[8:])
+                x = t[b + 1]
+                if x[:6] != "bytes=":
+                    raise _Deviation
+                reply_bytes = int(x[6:])
+                if orig_packets | orig_bytes | reply_packets | reply_bytes < 0:  # any negative
+                    raise _Deviation
+                total_packets = orig_packets + reply_packets
+                total_bytes = orig_bytes + reply_bytes
+                b += 2
+            tail = tuple(t[b:])
+            assured, offloaded, mark, zone, secctx = tails.get(tail) or learned.tail(tail)
+            if (
+                family != dst_family
+                or (sport is not None and not 0 <= sport <= MAX_PORT)
+                or (t[0] in _FAMILY_TOKENS and t[0] != FAMILY_NAMES[family])
+            ):
+                raise _Deviation
+        except (_Deviation, IndexError, TypeError, ValueError):
+            flow_or_reason = _read_tokens(t)
+            if isinstance(flow_or_reason, Flow):
+                append(flow_or_reason)
+            else:
+                stats.skipped[flow_or_reason] += 1
+            continue
+        append(
+            Flow(
+                family,
+                protocol,
+                src_address,
+                dst_address,
+                sport,
+                dport,
+                src_scope,
+                dst_scope,
+                replied,
+                assured,
+                state,
+                timeout,
+                total_packets,
+                total_bytes,
+                reply_packets,
+                reply_bytes,
+                offloaded,
+                mark,
+                zone,
+                secctx,
             )
+        )
     return finish(flows, stats, text)
 
 

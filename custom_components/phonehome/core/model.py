@@ -1,6 +1,8 @@
 """Data model shared by the router clients, the parsers and the analyzer."""
 
-from typing import Final, NamedTuple
+from typing import Final
+
+import msgspec
 
 from .addresses import AddressScope
 
@@ -8,12 +10,14 @@ UNKNOWN_PROTOCOL: Final = -1
 """Protocol number of a flow whose source names no number (LuCI's layer4 'unknown')."""
 
 
-class Flow(NamedTuple):
+class Flow(msgspec.Struct, frozen=True, gc=False):
     """One tracked connection, seen from its original (initiating) direction.
 
-    A NamedTuple rather than a dataclass: it is immutable and slotted like a frozen
-    dataclass, and builds three times faster, which matters at 65,536 flows a poll.
-    Fields a source does not report are None (LuCI, for example, drops the flags).
+    A frozen msgspec Struct: immutable and slotted like a frozen dataclass, several
+    times quicker to build, and (holding only strings, numbers and None, so never in
+    a reference cycle) kept out of the garbage collector's scans; that matters at
+    65,536 flows a poll. Fields a source does not report are None (LuCI, for
+    example, drops the flags).
     """
 
     family: int

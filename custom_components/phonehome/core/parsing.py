@@ -1,10 +1,7 @@
 """What every table parser returns: flows, statistics, and the one error it raises."""
 
-import gc
 import reprlib
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final
@@ -64,20 +61,3 @@ def finish(flows: list[Flow], stats: ParseStats, source: object) -> ParseResult:
             f"the input starts {_SAMPLE.repr(source)}"
         )
     return ParseResult(flows, stats)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a parser builds its flows.
-
-    A 65,536-entry table makes 65,536 Flow tuples (tuple subclasses, which the
-    collector never untracks) that all stay reachable: every collection run
-    during the parse is wasted work, about a quarter of the parse time.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
