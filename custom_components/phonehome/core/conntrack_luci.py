@@ -109,6 +109,8 @@ _LEARNED: Final = _Learned()
 
 def parse_luci_json(payload: bytes | str) -> ParseResult:
     """Parse the JSON-RPC reply of ``call luci getConntrackList``, as uhttpd sends it."""
+    if not isinstance(payload, bytes | str):
+        raise ConntrackParseError(f"expected the reply's bytes, got {type(payload).__name__}")
     try:
         entries = _DECODER.decode(payload).result[1].result
     except msgspec.MsgspecError:

@@ -51,9 +51,10 @@ _TUPLE_KEYS: Final = frozenset(
 )
 _DIRECTIONS: Final = 2
 _PORT_PROTOCOLS: Final = frozenset({6, 17, 33, 132, 136})  # TCP, UDP, DCCP, SCTP, UDP-Lite
-_TUPLE_WIDTHS: Final = {1: 5, 58: 5, 47: 4}
-"""Tokens of one tuple for protocols without ports: src, dst, then ICMP's type, code
-and id, GRE's srckey and dstkey, nothing for the others."""
+_TUPLE_WIDTHS: Final = {"icmp": 5, "icmpv6": 5, "gre": 4}
+"""Tokens of one tuple for trackers without ports, by the tracker's name: src, dst,
+then ICMP's type, code and id, GRE's srckey and dstkey; the generic tracker
+("unknown", also GRE's number when its tracker is not loaded) prints none."""
 _MIN_TOKENS: Final = 6  # protocol name and number, src and dst of both directions
 _SUMMARY: Final = re.compile(r"conntrack v[\d.]+ \(conntrack-tools\):")
 
@@ -138,6 +139,7 @@ def parse_proc(text: str) -> ParseResult:  # noqa: PLR0912, PLR0915 - one hot lo
             continue
         try:
             b = 2 if t[0] in _FAMILY_TOKENS else 0
+            tracker = t[b]
             x = t[b + 1]
             protocol = protocols.get(x) or learned.protocol(x)
             x = t[b + 2]
@@ -167,7 +169,7 @@ def parse_proc(text: str) -> ParseResult:  # noqa: PLR0912, PLR0915 - one hot lo
                 width = 4
             else:
                 sport = dport = None
-                width = _TUPLE_WIDTHS.get(protocol, 2)
+                width = _TUPLE_WIDTHS.get(tracker, 2)
                 if not _all_keyed(t[b + 2 : b + width]):
                     raise _Deviation
             b += width
