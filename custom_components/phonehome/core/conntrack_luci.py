@@ -13,6 +13,7 @@ does not decode so goes, entry by entry, through ``parse_luci``, which skips
 and counts what it cannot use.
 """
 
+from collections.abc import Buffer
 from typing import Annotated, Final
 
 import msgspec
@@ -107,9 +108,9 @@ class _Learned:
 _LEARNED: Final = _Learned()
 
 
-def parse_luci_json(payload: bytes | str) -> ParseResult:
+def parse_luci_json(payload: Buffer | str) -> ParseResult:
     """Parse the JSON-RPC reply of ``call luci getConntrackList``, as uhttpd sends it."""
-    if not isinstance(payload, bytes | str):
+    if not isinstance(payload, Buffer | str):
         raise ConntrackParseError(f"expected the reply's bytes, got {type(payload).__name__}")
     try:
         entries = _DECODER.decode(payload).result[1].result
@@ -167,7 +168,7 @@ def parse_luci_json(payload: bytes | str) -> ParseResult:
     return finish(flows, stats, payload)
 
 
-def _entries_of(payload: bytes | str) -> object:
+def _entries_of(payload: Buffer | str) -> object:
     """The entry list of a reply that did not decode into the typed structs."""
     try:
         document = msgspec.json.decode(payload)
