@@ -7,6 +7,7 @@ plan. That lets the tests demand exact equality, with no filtering.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -14,7 +15,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from custom_components.phonehome.core.addresses import AddressScope
-from custom_components.phonehome.core.conntrack import ParseResult, parse_luci, parse_proc
+from custom_components.phonehome.core.conntrack import (
+    ParseResult,
+    parse_luci,
+    parse_luci_json,
+    parse_proc,
+)
 from custom_components.phonehome.core.model import Flow
 
 from .netlab import CT_MARK
@@ -162,6 +168,13 @@ def test_luci_entries_match_proc_except_time_wait(
     assert len(kept) < len(proc.flows), "the plan should leave a TIME_WAIT entry to drop"
     assert not luci.stats.skipped
     assert _fields(luci.flows, LUCI_KEPT) == _fields(kept, LUCI_KEPT)
+
+
+def test_luci_reply_as_uhttpd_sends_it_gives_the_same_flows(lab_capture: LabCapture) -> None:
+    reply = json.dumps({"jsonrpc": "2.0", "id": 1, "result": [0, {"result": lab_capture.luci}]})
+    typed = parse_luci_json(reply.encode())
+    assert typed.flows == parse_luci(lab_capture.luci).flows
+    assert not typed.stats.skipped
 
 
 def test_luci_entries_lose_flags_and_state(lab_capture: LabCapture) -> None:
