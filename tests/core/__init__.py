@@ -1,0 +1,1 @@
+"""Tests of the parsers and address tables in custom_components/phonehome/core."""
