@@ -7,11 +7,12 @@ one layout, one entry per line, fields in this order::
     [[UNREPLIED]] src= dst= [sport= dport=] [packets= bytes=] [[ASSURED]]
     [mark=] [secctx=] [zone=] [delta-time=] ... use=N [id=N]
 
-``parse_proc`` reads the common layout (ports, optional counters) by position and
-learns repeated tokens once per table, which keeps 65,536 lines within a small
-multiple of the cost of splitting them. Other lines (ICMP, GRE, per-direction
-zones, timestamps, damage) go to ``_read_tokens``, which accepts any key order.
-Both readers must agree on every line the fast one accepts; the tests compare them.
+``parse_proc`` reads the common layout (ports or ICMP/GRE keys, optional
+counters) by position and learns repeated tokens once per table, which keeps
+65,536 lines within a small multiple of the cost of splitting them. Other lines
+(per-direction zones, timestamps, trackers not loaded, damage) go to
+``_read_tokens``, which accepts any key order. Both readers must agree on every
+line the fast one accepts; the tests compare them.
 """
 
 import re
