@@ -1,0 +1,112 @@
+"""What every router kind gives: identity, one consistent snapshot per poll, and four errors.
+
+Each router kind (OpenWrt, UniFi, Linux over SSH, demo) implements ``Router``;
+Home Assistant code only ever sees these types. Nothing here imports Home
+Assistant.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from ..core.model import Flow
+from ..core.parsing import ParseStats
+
+
+class RouterError(Exception):
+    """A router call failed; the message says what failed and what to do."""
+
+
+class RouterConnectionError(RouterError):
+    """The router cannot be reached: refused, unreachable, timed out, TLS failed."""
+
+
+class RouterAuthError(RouterError):
+    """The router rejected the credentials (or the session, after one fresh login)."""
+
+
+class RouterPermissionError(RouterError):
+    """The router user lacks a right; the message names the missing ACL entry."""
+
+
+class RouterResponseError(RouterError):
+    """The router answered, but not with what the call promises (garbage, wrong shape, too big)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RouterInfo:
+    """Who the router is: a stable unique id and what to show about it."""
+
+    unique_id: str
+    """Stable across reboots and address changes (e.g. the LAN MAC); one config entry each."""
+    name: str
+    model: str | None = None
+    firmware: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What this router, with this user's rights, can report and do."""
+
+    byte_counters: bool = False
+    """Flows carry bytes and packets (nf_conntrack_acct on)."""
+    quarantine: bool = False
+    cut_live_flows: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LanDevice:
+    """A device on the LAN as the router knows it, keyed by its MAC."""
+
+    mac: str
+    """Lower case, colon separated: aa:bb:cc:dd:ee:ff."""
+    ipv4: tuple[str, ...] = ()
+    ipv6: tuple[str, ...] = ()
+    hostname: str | None = None
+    """Name the device gave itself (DHCP)."""
+    name: str | None = None
+    """Name the router's owner gave it (static lease, host hint)."""
+    vendor: str | None = None
+    wired: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineState:
+    """What the router shows of one quarantine: still enforced, and blocked packets."""
+
+    enforced: bool
+    blocked_packets: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One consistent read of the router: its connections, LAN devices and quarantines."""
+
+    taken_at: datetime
+    flows: list[Flow]
+    devices: dict[str, LanDevice]
+    """By MAC."""
+    capabilities: Capabilities
+    conntrack_count: int | None = None
+    """Entries the kernel tracks, read apart from the table."""
+    table_read: bool = True
+    """False when the table was left unread (too big to read safely): flows is empty."""
+    parse_stats: ParseStats | None = None
+    quarantined: dict[str, QuarantineState] = field(default_factory=dict)
+    """By MAC."""
+
+
+class Router(Protocol):
+    """One router kind's client; the coordinator owns it and calls nothing else."""
+
+    kind: str
+    """"openwrt", "unifi", "linux_ssh" or "demo"."""
+
+    async def connect(self) -> RouterInfo:
+        """Log in and identify the router; raises a RouterError subclass."""
+
+    async def snapshot(self) -> Snapshot:
+        """Read connections, LAN devices and quarantines; raises a RouterError subclass."""
+
+    async def close(self) -> None:
+        """Log out and release what the client holds."""
