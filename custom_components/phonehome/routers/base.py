@@ -21,6 +21,10 @@ class RouterConnectionError(RouterError):
     """The router cannot be reached: refused, unreachable, timed out, TLS failed."""
 
 
+class RouterTLSError(RouterConnectionError):
+    """The router's TLS certificate failed verification (or the TLS handshake failed)."""
+
+
 class RouterAuthError(RouterError):
     """The router rejected the credentials (or the session, after one fresh login)."""
 

@@ -1,0 +1,285 @@
+"""OpenWrt (22.03+) over ubus JSON-RPC: identity, connection table and LAN devices.
+
+One poll is at most two HTTP requests:
+
+1. a JSON-RPC batch: ``file read /proc/sys/net/netfilter/nf_conntrack_count`` (and
+   ``nf_conntrack_acct``), ``luci-rpc getHostHints`` and ``luci-rpc getDHCPLeases``;
+2. ``luci getConntrackList``, only when that count is at most ``conntrack_cap``.
+
+LuCI's getConntrackList builds one ubus reply for the whole table; past ubus's
+1 MiB message limit (roughly 4,000 entries) the call hangs, rpcd dies and the
+owner's LuCI stops working until rpcd restarts. So the count is always read
+first, and above the cap the table is left unread (``Snapshot.table_read`` False).
+"""
+
+import ipaddress
+import logging
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import aiohttp
+import yarl
+
+from ..core.conntrack import ConntrackParseError, ParseResult, parse_luci_json
+from .base import (
+    Capabilities,
+    LanDevice,
+    RouterConnectionError,
+    RouterError,
+    RouterInfo,
+    RouterResponseError,
+    Snapshot,
+)
+from .ubus import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, UbusCall, UbusClient
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_CONNTRACK_CAP: Final = 3000
+"""Largest table read with getConntrackList: well below the ~4,000 entries that kill rpcd."""
+CONNTRACK_TIMEOUT: Final = 30.0
+COUNT_PATH: Final = "/proc/sys/net/netfilter/nf_conntrack_count"
+ACCT_PATH: Final = "/proc/sys/net/netfilter/nf_conntrack_acct"
+LAN_BRIDGE: Final = "br-lan"
+ARPHRD_ETHER: Final = 1
+
+
+class OpenWrtRouter:
+    """An OpenWrt router reached through uhttpd's ``/ubus`` (implements ``Router``)."""
+
+    kind = "openwrt"
+
+    def __init__(  # noqa: PLR0913, PLR0917
+        self,
+        session: aiohttp.ClientSession,
+        host: str,
+        port: int,
+        username: str,
+        password: str,
+        ssl: bool = False,
+        verify_ssl: bool = True,
+        conntrack_cap: int = DEFAULT_CONNTRACK_CAP,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        conntrack_timeout: float = CONNTRACK_TIMEOUT,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.host = host
+        self.conntrack_cap = conntrack_cap
+        self._conntrack_timeout = conntrack_timeout
+        url = yarl.URL.build(
+            scheme="https" if ssl else "http", host=host.strip("[]"), port=port, path="/ubus"
+        )
+        self.ubus = UbusClient(
+            session,
+            str(url),
+            username,
+            password,
+            verify_ssl=verify_ssl,
+            timeout=timeout,
+            max_bytes=max_bytes,
+        )
+
+    async def connect(self) -> RouterInfo:
+        """Log in, read ``system board`` and the LAN MAC; raises a RouterError subclass."""
+        await self.ubus.login()
+        board_result, devices_result = await self.ubus.batch(
+            [UbusCall("system", "board"), UbusCall("luci-rpc", "getNetworkDevices")]
+        )
+        board = board_result.unwrap()
+        unique_id = self._lan_mac(devices_result.unwrap())
+        release = board.get("release")
+        firmware = None
+        if isinstance(release, dict):
+            firmware = _text(release.get("description")) or _text(release.get("version"))
+        hostname = _text(board.get("hostname"))
+        return RouterInfo(
+            unique_id=unique_id,
+            name=hostname or self.host,
+            model=_text(board.get("model")),
+            firmware=firmware,
+        )
+
+    async def snapshot(self) -> Snapshot:
+        """Count first, then (below the cap only) the table; hosts and leases; one poll."""
+        count_result, acct_result, hints_result, leases_result = await self.ubus.batch(
+            [
+                UbusCall("file", "read", {"path": COUNT_PATH}),
+                UbusCall("file", "read", {"path": ACCT_PATH}),
+                UbusCall("luci-rpc", "getHostHints"),
+                UbusCall("luci-rpc", "getDHCPLeases"),
+            ]
+        )
+        count = _proc_number(count_result.unwrap(), COUNT_PATH)
+        try:
+            acct: int | None = _proc_number(acct_result.unwrap(), ACCT_PATH)
+        except RouterError:
+            acct = None
+        devices = _merge_devices(hints_result.unwrap(), leases_result.unwrap())
+
+        parsed = await self._read_table(count)
+        flows = parsed.flows if parsed is not None else []
+        counters = any(flow.total_bytes is not None for flow in flows) if flows else acct == 1
+        return Snapshot(
+            taken_at=datetime.now(UTC),
+            flows=flows,
+            devices=devices,
+            capabilities=Capabilities(byte_counters=counters),
+            conntrack_count=count,
+            table_read=parsed is not None,
+            parse_stats=parsed.stats if parsed is not None else None,
+        )
+
+    async def close(self) -> None:
+        """Log out (best effort; never raises)."""
+        await self.ubus.logout()
+
+    async def _read_table(self, count: int) -> ParseResult | None:
+        """The table through ``luci getConntrackList``; None (not called) above the cap.
+
+        The one place that calls getConntrackList, and it needs the count just read.
+        """
+        if count > self.conntrack_cap:
+            _LOGGER.debug(
+                "%s tracks %d connections, above the cap of %d: table not read",
+                self.host,
+                count,
+                self.conntrack_cap,
+            )
+            return None
+        try:
+            body = await self.ubus.call_raw(
+                "luci", "getConntrackList", timeout=self._conntrack_timeout
+            )
+        except RouterConnectionError as err:
+            raise RouterConnectionError(
+                f"{err}. LuCI's getConntrackList builds one reply for the whole table; past "
+                "ubus's 1 MiB limit rpcd hangs and dies (restart it: `/etc/init.d/rpcd "
+                f"restart`). Lower the connection cap (now {self.conntrack_cap}) or install "
+                "the phonehome rpcd plugin"
+            ) from err
+        try:
+            return parse_luci_json(body)
+        except ConntrackParseError as err:
+            raise RouterResponseError(f"luci getConntrackList: {err}") from err
+
+    def _lan_mac(self, devices: dict[str, Any]) -> str:
+        """The router's stable id: the LAN bridge's MAC, else the first wired port's.
+
+        br-lan's MAC is the one OpenWrt derives from the board's factory MAC; it stays
+        across reboots, firmware upgrades and address changes. Without br-lan (a
+        renamed or unbridged LAN), the device holding the address we talk to, then
+        the Ethernet device with the lowest ifindex (the SoC's first port).
+        """
+        candidates: list[tuple[int, int, str]] = []
+        address = _ip(self.host)
+        for name, device in devices.items():
+            if not isinstance(device, dict):
+                continue
+            mac = _mac(device.get("mac"))
+            if mac is None or device.get("type", ARPHRD_ETHER) != ARPHRD_ETHER:
+                continue
+            addresses = {
+                _ip(entry.get("address"))
+                for key in ("ipaddrs", "ip6addrs")
+                for entry in device.get(key) or []
+                if isinstance(entry, dict)
+            }
+            if name == LAN_BRIDGE:
+                rank = 0
+            elif address is not None and address in addresses:
+                rank = 1
+            else:
+                rank = 2
+            ifindex = device.get("ifindex")
+            candidates.append((rank, ifindex if isinstance(ifindex, int) else 1 << 30, mac))
+        if not candidates:
+            raise RouterResponseError(
+                "luci-rpc getNetworkDevices lists no Ethernet device with a MAC address: "
+                "cannot identify the router"
+            )
+        return min(candidates)[2]
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _ip(value: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        return None
+
+
+def _mac(value: object) -> str | None:
+    """``AA:BB:CC:DD:EE:FF`` or ``aa-bb-...`` -> ``aa:bb:cc:dd:ee:ff``; None if not a MAC or all zeros."""
+    if not isinstance(value, str):
+        return None
+    parts = value.replace("-", ":").lower().split(":")
+    if len(parts) != 6 or not all(len(p) == 2 for p in parts):  # noqa: PLR2004
+        return None
+    try:
+        octets = [int(p, 16) for p in parts]
+    except ValueError:
+        return None
+    if not any(octets):
+        return None
+    return ":".join(parts)
+
+
+def _proc_number(payload: dict[str, Any], path: str) -> int:
+    data = payload.get("data")
+    try:
+        if not isinstance(data, str):
+            raise TypeError
+        return int(data.strip())
+    except (TypeError, ValueError) as err:
+        raise RouterResponseError(
+            f"file read {path} did not return a number: {payload!r:.80}"
+        ) from err
+
+
+def _addresses(values: object) -> list[str]:
+    if not isinstance(values, list):
+        return []
+    return [value for value in values if isinstance(value, str) and _ip(value) is not None]
+
+
+def _merge_devices(hints: dict[str, Any], leases: dict[str, Any]) -> dict[str, LanDevice]:
+    """Host hints (MAC -> ipaddrs, ip6addrs, name) and DHCP leases, by normalised MAC."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def entry(mac: str) -> dict[str, Any]:
+        return found.setdefault(mac, {"ipv4": [], "ipv6": [], "hostname": None, "name": None})
+
+    for key, hint in hints.items():
+        mac = _mac(key)
+        if mac is None or not isinstance(hint, dict):
+            continue
+        device = entry(mac)
+        # 24.10 answers address lists; older rpcd-mod-luci one "ipv4" / "ipv6" string.
+        device["ipv4"] += _addresses(hint.get("ipaddrs")) + _addresses([hint.get("ipv4")])
+        device["ipv6"] += _addresses(hint.get("ip6addrs")) + _addresses([hint.get("ipv6")])
+        device["name"] = _text(hint.get("name"))
+    for key, family in (("dhcp_leases", "ipv4"), ("dhcp6_leases", "ipv6")):
+        lease_list = leases.get(key)
+        for lease in lease_list if isinstance(lease_list, list) else []:
+            if not isinstance(lease, dict) or (mac := _mac(lease.get("macaddr"))) is None:
+                continue
+            device = entry(mac)
+            addresses = _addresses([lease.get("ipaddr"), lease.get("ip6addr")])
+            addresses += _addresses(lease.get("ip6addrs"))
+            device[family] += addresses
+            device["hostname"] = device["hostname"] or _text(lease.get("hostname"))
+    return {
+        mac: LanDevice(
+            mac=mac,
+            ipv4=tuple(dict.fromkeys(device["ipv4"])),
+            ipv6=tuple(dict.fromkeys(device["ipv6"])),
+            hostname=device["hostname"],
+            name=device["name"],
+        )
+        for mac, device in sorted(found.items())
+    }

@@ -1,0 +1,411 @@
+"""OpenWrt 24.10's ``/ubus`` (uhttpd-mod-ubus + rpcd + rpcd-mod-luci), as an aiohttp app.
+
+Every answer is built from the real captures in shared/fixtures/openwrt-24.10.8
+(the ``body`` of each file, with the request's id and this emulator's data put in),
+so the shapes are exactly the router's. What the emulator adds is state a test
+controls: users, passwords and ACLs, sessions (a test can expire them), the
+conntrack table (``proc_text``: served through LuCI's own conversion, with the
+matching ``nf_conntrack_count``), host hints and DHCP leases, failure switches, and
+rpcd's death when a reply passes ubus's 1 MiB message limit.
+
+Batches (a JSON array of requests) are answered as uhttpd does: one response per
+request, in order, computed one after another.
+"""
+
+import asyncio
+import contextlib
+import copy
+import json
+import ssl
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Final
+
+from aiohttp import web
+
+from tests.emulators.luci_conntrack import conntrack_list
+
+FIXTURES: Final = Path(__file__).parents[2].parent / "shared" / "fixtures" / "openwrt-24.10.8"
+NULL_SESSION: Final = "0" * 32
+UBUS_MESSAGE_LIMIT: Final = 1024 * 1024
+"""ubus's UBUS_MAX_MSGLEN: a reply larger than this never reaches uhttpd."""
+COUNT_PATH: Final = "/proc/sys/net/netfilter/nf_conntrack_count"
+ACCT_PATH: Final = "/proc/sys/net/netfilter/nf_conntrack_acct"
+OBJECTS: Final = {
+    "session": {"login", "destroy", "access"},
+    "system": {"board", "info"},
+    "file": {"read", "list", "stat"},
+    "luci": {"getConntrackList", "getVersion"},
+    "luci-rpc": {
+        "getNetworkDevices",
+        "getWirelessDevices",
+        "getHostHints",
+        "getDUIDHints",
+        "getBoardJSON",
+        "getDHCPLeases",
+    },
+}
+
+
+def fixture(name: str) -> dict[str, Any]:
+    """A capture file, decoded: ``{source, request, http_status, body}``."""
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def fixture_body(name: str) -> Any:
+    """The decoded ``body`` of a capture: the JSON-RPC response the router sent."""
+    return json.loads(fixture(name)["body"])
+
+
+def dumps(value: object) -> str:
+    """JSON as uhttpd writes it (blobmsg_format_json): compact."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+class Failure(StrEnum):
+    """Whole-response failure switches."""
+
+    DROP = "drop"
+    """Close the connection without an answer."""
+    DELAY = "delay"
+    """Answer after ``failure_delay`` seconds (past the client's timeout)."""
+    HTTP_500 = "http_500"
+    TRUNCATED = "truncated"
+    """A 200 whose JSON stops half way (with a matching Content-Length)."""
+    NOT_JSON = "not_json"
+    HUGE = "huge"
+    """A valid JSON-RPC reply of ``huge_size`` bytes."""
+    HUGE_CHUNKED = "huge_chunked"
+    """The same, streamed without Content-Length."""
+    WRONG_SHAPE = "wrong_shape"
+    """``"result"`` is a string, not ``[status, payload]``."""
+
+
+@dataclass
+class User:
+    """An rpcd login: password and ACL (None: everything, as root has)."""
+
+    password: str
+    ubus: set[str] | None = None
+    """Allowed ``object.method`` (``object.*`` for all of an object)."""
+    files: set[str] | None = None
+    """Paths ``file read`` may read."""
+
+    def may_call(self, obj: str, method: str) -> bool:
+        return self.ubus is None or f"{obj}.{method}" in self.ubus or f"{obj}.*" in self.ubus
+
+    def may_read(self, path: str) -> bool:
+        return self.files is None or path in self.files
+
+
+HASS_UBUS: Final = {
+    "file.read",
+    "system.board",
+    "luci.getConntrackList",
+    "luci-rpc.getHostHints",
+    "luci-rpc.getDHCPLeases",
+    "luci-rpc.getNetworkDevices",
+}
+
+
+def _default_network_devices() -> dict[str, Any]:
+    def device(name: str, mac: str, ifindex: int, **extra: Any) -> dict[str, Any]:
+        return {
+            "name": name,
+            "wireless": False,
+            "up": True,
+            "mtu": 1500,
+            "qlen": 1000,
+            "ipaddrs": [],
+            "ip6addrs": [],
+            "mac": mac,
+            "type": 1,
+            "ifindex": ifindex,
+            **extra,
+        }
+
+    return {
+        "lo": device("lo", "00:00:00:00:00:00", 1, type=772),
+        "eth0": device("eth0", "94:83:C4:00:00:01", 2, master="br-lan"),
+        "eth1": device("eth1", "94:83:C4:00:00:02", 3),
+        "br-lan": device(
+            "br-lan",
+            "94:83:C4:00:00:01",
+            5,
+            bridge=True,
+            ports=["eth0"],
+            ipaddrs=[
+                {"address": "192.168.1.1", "netmask": "255.255.255.0", "broadcast": "192.168.1.255"}
+            ],
+        ),
+    }
+
+
+@dataclass
+class UbusEmulator:
+    """The router's ``/ubus``; start it with ``await emulator.start()``."""
+
+    users: dict[str, User] = field(
+        default_factory=lambda: {
+            "root": User("secret"),
+            "hass": User("hasspw", set(HASS_UBUS), {COUNT_PATH, ACCT_PATH, "/tmp/dhcp.leases"}),
+        }
+    )
+    hang: float = 0.2
+    """How long a call whose reply passes 1 MiB hangs before -32003 (uhttpd: 60 s)."""
+    message_limit: int = UBUS_MESSAGE_LIMIT
+    anonymous_login: bool = True
+    """False: ``session login`` is refused with -32002 (no 'unauthenticated' ACL)."""
+    host_hints: dict[str, Any] = field(
+        default_factory=lambda: copy.deepcopy(fixture_body("luci_getHostHints")["result"][1])
+    )
+    dhcp_leases: dict[str, Any] = field(
+        default_factory=lambda: copy.deepcopy(fixture_body("luci_getDHCPLeases")["result"][1])
+    )
+    board: dict[str, Any] = field(
+        default_factory=lambda: copy.deepcopy(fixture_body("system_board")["result"][1])
+    )
+    network_devices: dict[str, Any] = field(default_factory=_default_network_devices)
+    files: dict[str, str] = field(default_factory=lambda: {ACCT_PATH: "1\n"})
+    failure: Failure | None = None
+    failure_on: str | None = None
+    """Only requests holding this ``object.method`` fail; None: every request."""
+    failure_delay: float = 1.0
+    huge_size: int = 2048
+    calls: Counter[str] = field(default_factory=Counter)
+    """Requested ``object.method`` (counted when received, whatever the answer)."""
+    rpcd_alive: bool = True
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        self.sessions: dict[str, str] = {}
+        self._next_session = 0
+        self._entries: list[dict[str, Any]] | None = None
+        self.proc_text = ""
+        self._runner: web.AppRunner | None = None
+        self._closing = asyncio.Event()
+        self.app = web.Application()
+        self.app.router.add_post("/ubus", self._handle)
+
+    # ------------------------------------------------------------------ control
+
+    @property
+    def proc_text(self) -> str:
+        return self._proc_text
+
+    @proc_text.setter
+    def proc_text(self, text: str) -> None:
+        """Set the kernel's /proc/net/nf_conntrack; the count follows (every line)."""
+        self._proc_text = text
+        self._entries = None  # converted on first getConntrackList only
+        self.files[COUNT_PATH] = f"{text.count(chr(10))}\n"
+
+    def expire_sessions(self) -> None:
+        """Every session times out (as after 300 s without a call)."""
+        self.sessions.clear()
+
+    def restart_rpcd(self) -> None:
+        """``/etc/init.d/rpcd restart``: objects back, sessions gone."""
+        self.rpcd_alive = True
+        self.sessions.clear()
+
+    async def start(self, ssl_context: ssl.SSLContext | None = None) -> str:
+        """Listen on 127.0.0.1, a free port; returns the /ubus URL."""
+        self._runner = web.AppRunner(self.app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ssl_context)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self.port = int(port)
+        scheme = "https" if ssl_context else "http"
+        self.url = f"{scheme}://{host}:{port}/ubus"
+        return self.url
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, cut short when the emulator closes (so teardown does not wait)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closing.wait(), seconds)
+
+    async def close(self) -> None:
+        self._closing.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            body = fixture_body("malformed_request_json")
+            return web.Response(text=dumps(body), content_type="application/json")
+        items = document if isinstance(document, list) else [document]
+        names = [self._name(item) for item in items]
+        self.calls.update(name for name in names if name)
+        if self.failure is not None and (self.failure_on is None or self.failure_on in names):
+            failed = await self._fail(request, items)
+            if failed is not None:
+                return failed
+        answers = [await self._answer(item) for item in items]
+        out = answers if isinstance(document, list) else answers[0]
+        return web.Response(text=dumps(out), content_type="application/json")
+
+    @staticmethod
+    def _name(item: object) -> str | None:
+        if not isinstance(item, dict) or item.get("method") != "call":
+            return None
+        params = item.get("params")
+        if not isinstance(params, list) or len(params) < 3:
+            return None
+        return f"{params[1]}.{params[2]}"
+
+    async def _fail(  # noqa: PLR0911
+        self, request: web.Request, items: list[Any]
+    ) -> web.StreamResponse | None:
+        request_id = items[0].get("id") if items and isinstance(items[0], dict) else None
+        match self.failure:
+            case Failure.DROP:
+                assert request.transport is not None
+                request.transport.close()
+                return web.Response(status=200)
+            case Failure.DELAY:
+                await self._sleep(self.failure_delay)
+                return None
+            case Failure.HTTP_500:
+                return web.Response(status=500, text="Internal Server Error")
+            case Failure.TRUNCATED:
+                text = dumps({"jsonrpc": "2.0", "id": request_id, "result": [0, self.board]})
+                return web.Response(text=text[: len(text) // 2], content_type="application/json")
+            case Failure.NOT_JSON:
+                return web.Response(text="<html><body>LuCI</body></html>", content_type="text/html")
+            case Failure.HUGE:
+                return web.Response(text=self._huge(request_id), content_type="application/json")
+            case Failure.HUGE_CHUNKED:
+                response = web.StreamResponse()
+                response.enable_chunked_encoding()
+                await response.prepare(request)
+                text = self._huge(request_id).encode()
+                for start in range(0, len(text), 65536):
+                    await response.write(text[start : start + 65536])
+                await response.write_eof()
+                return response
+            case _:  # WRONG_SHAPE
+                text = dumps({"jsonrpc": "2.0", "id": request_id, "result": "surprise"})
+                return web.Response(text=text, content_type="application/json")
+
+    def _huge(self, request_id: object) -> str:
+        head = dumps({"jsonrpc": "2.0", "id": request_id, "result": [0, {"pad": ""}]})
+        return head.replace('"pad":""', '"pad":"' + "x" * self.huge_size + '"')
+
+    # ------------------------------------------------------------------ JSON-RPC
+
+    @staticmethod
+    def _with_id(body: dict[str, Any], request_id: object) -> dict[str, Any]:
+        return {
+            "jsonrpc": "2.0",
+            "id": request_id,
+            **{k: v for k, v in body.items() if k not in {"jsonrpc", "id"}},
+        }
+
+    def _error(self, name: str, request_id: object) -> dict[str, Any]:
+        return self._with_id(fixture_body(name), request_id)
+
+    @staticmethod
+    def _status(status: int, request_id: object) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": request_id, "result": [status]}
+
+    @staticmethod
+    def _ok(payload: object, request_id: object) -> dict[str, Any]:
+        return {"jsonrpc": "2.0", "id": request_id, "result": [0, payload]}
+
+    async def _answer(self, item: object) -> dict[str, Any]:  # noqa: PLR0911
+        if not isinstance(item, dict):
+            return self._error("malformed_request_json", None)
+        request_id = item.get("id")
+        params = item.get("params")
+        if (
+            item.get("jsonrpc") != "2.0"
+            or item.get("method") != "call"
+            or not isinstance(params, list)
+            or len(params) != 4
+            or not isinstance(params[3], dict)
+        ):
+            return self._error("malformed_request_json", request_id)
+        sid, obj, method, args = params
+        if not self.rpcd_alive or obj not in OBJECTS:
+            return self._error("object_not_found", request_id)
+        if obj == "session" and method == "login":
+            if not self.anonymous_login:
+                return self._error("call_null_session", request_id)
+            return self._login(args, request_id)
+        user = self.users.get(self.sessions.get(sid, ""))
+        if user is None or not (
+            user.may_call(obj, method) or (obj == "session" and method == "destroy")
+        ):
+            return self._error(
+                "call_expired_session" if user is None else "acl_denied_object", request_id
+            )
+        if method not in OBJECTS[obj]:
+            return self._with_id(fixture_body("method_not_found"), request_id)
+        return await self._dispatch(sid, user, obj, method, args, request_id)
+
+    def _login(self, args: dict[str, Any], request_id: object) -> dict[str, Any]:
+        username, password = args.get("username"), args.get("password")
+        user = self.users.get(username) if isinstance(username, str) else None
+        if user is None:
+            return self._with_id(fixture_body("login_unknown_user"), request_id)
+        if password != user.password:
+            return self._with_id(fixture_body("login_wrong_password"), request_id)
+        self._next_session += 1
+        sid = f"{self._next_session:032x}"
+        self.sessions[sid] = username  # type: ignore[assignment]
+        body = fixture_body("acl_login" if user.ubus is not None else "login_ok")
+        payload = body["result"][1]
+        payload["ubus_rpc_session"] = sid
+        payload["data"] = {"username": username}
+        return self._ok(payload, request_id)
+
+    async def _dispatch(  # noqa: PLR0911, PLR0912, PLR0913, PLR0917
+        self, sid: str, user: User, obj: str, method: str, args: dict[str, Any], request_id: object
+    ) -> dict[str, Any]:
+        key = f"{obj}.{method}"
+        if key == "session.destroy":
+            self.sessions.pop(sid, None)
+            return self._with_id(fixture_body("call_no_payload_uci_revert"), request_id)
+        if key == "file.read":
+            path = args.get("path")
+            if not isinstance(path, str):
+                return self._with_id(fixture_body("invalid_argument"), request_id)
+            if not user.may_read(path):
+                return self._with_id(fixture_body("acl_file_read_denied_path"), request_id)
+            if path not in self.files:
+                return self._status(4, request_id)
+            return self._ok({"data": self.files[path]}, request_id)
+        payload: object
+        if key == "system.board":
+            payload = self.board
+        elif key == "luci-rpc.getHostHints":
+            payload = self.host_hints
+        elif key == "luci-rpc.getDHCPLeases":
+            payload = self.dhcp_leases
+        elif key == "luci-rpc.getNetworkDevices":
+            payload = self.network_devices
+        elif key == "luci.getConntrackList":
+            if self._entries is None:
+                self._entries = conntrack_list(self._proc_text)
+            payload = {"result": self._entries}
+        else:
+            return self._status(5, request_id)
+        if len(dumps(payload)) > self.message_limit:
+            # rpcd cannot send it: uhttpd waits out its script timeout, then rpcd is gone
+            await self._sleep(self.hang)
+            self.rpcd_alive = False
+            self.sessions.clear()
+            return self._with_id(
+                {"error": {"code": -32003, "message": "ubus request timed out"}}, request_id
+            )
+        return self._ok(payload, request_id)

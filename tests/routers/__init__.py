@@ -1,0 +1,1 @@
+"""Router clients against emulators of their APIs."""
