@@ -1,6 +1,7 @@
 """OpenWrtRouter against the ubus emulator built from real OpenWrt 24.10.8 captures."""
 
 import asyncio
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from custom_components.phonehome.routers.base import (
 )
 from custom_components.phonehome.routers.openwrt import DEFAULT_CONNTRACK_CAP, OpenWrtRouter
 from tests.bench.synthetic import proc_text
-from tests.emulators.ubus import COUNT_PATH, FIXTURES, Failure, UbusEmulator
+from tests.emulators.ubus import COUNT_PATH, FIXTURES, Failure, UbusEmulator, User
 from tests.routers.conftest import RouterFactory, make_router
 
 THREE_DEVICES = """\
@@ -585,3 +586,39 @@ def test_ipv6_host_is_bracketed(http: aiohttp.ClientSession) -> None:
     router = OpenWrtRouter(http, "fd00::1", 443, "root", "secret", ssl=True)
     assert router.ubus.url == "https://[fd00::1]/ubus"  # default port left out
     assert OpenWrtRouter(http, "[fd00::1]", 8080, "r", "p").ubus.url == "http://[fd00::1]:8080/ubus"
+
+
+ACL_FILE = Path(__file__).parents[2] / "router/openwrt/phonehome.json"
+
+
+def _user_of_acl_file(password: str) -> User:
+    """An rpcd login granted exactly what the README's ACL file grants."""
+    grants = json.loads(ACL_FILE.read_text())["phonehome"]["read"]
+    ubus = {f"{obj}.{method}" for obj, methods in grants["ubus"].items() for method in methods}
+    return User(password, ubus, set(grants["file"]))
+
+
+async def test_the_readme_acl_file_grants_what_a_poll_needs(
+    emulator: UbusEmulator, router_for: RouterFactory
+) -> None:
+    emulator.users["acl"] = _user_of_acl_file("aclpw")
+    emulator.proc_text = THREE_DEVICES
+    router = router_for(username="acl", password="aclpw")
+    await router.connect()
+    snapshot = await router.snapshot()
+    assert snapshot.table_read
+    assert len(snapshot.flows) == 3
+    assert snapshot.devices
+    await router.close()
+    assert emulator.calls["session.login"] == 1
+
+
+def test_the_readme_acl_file_grants_nothing_to_write() -> None:
+    assert set(json.loads(ACL_FILE.read_text())["phonehome"]) == {"description", "read"}
+
+
+def test_the_readme_shows_the_acl_file_as_it_is() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## OpenWrt access", 1)[1]
+    shown = section.split("```json", 1)[1].split("```", 1)[0]
+    assert json.loads(shown) == json.loads(ACL_FILE.read_text())
