@@ -102,6 +102,7 @@ class User:
 
 HASS_UBUS: Final = {
     "file.read",
+    "session.access",
     "system.board",
     "luci.getConntrackList",
     "luci-rpc.getHostHints",
@@ -369,6 +370,23 @@ class UbusEmulator:
         payload["data"] = {"username": username}
         return self._ok(payload, request_id)
 
+    def _access(self, args: dict[str, Any], request_id: object) -> dict[str, Any]:
+        """rpcd's rpc_handle_access: may session ``ubus_rpc_session`` use scope/object/function?"""
+        sid, obj, function = args.get("ubus_rpc_session"), args.get("object"), args.get("function")
+        scope = args.get("scope", "ubus")
+        if not all(isinstance(value, str) for value in (sid, obj, function, scope)):
+            return self._with_id(fixture_body("invalid_argument"), request_id)
+        target = self.users.get(self.sessions.get(sid, ""))  # type: ignore[arg-type]
+        if target is None:
+            return self._status(4, request_id)  # UBUS_STATUS_NOT_FOUND: no such session
+        if scope == "ubus":
+            allowed = target.may_call(obj, function)  # type: ignore[arg-type]
+        elif scope == "file":
+            allowed = function == "read" and target.may_read(obj)  # type: ignore[arg-type]
+        else:
+            allowed = target.ubus is None
+        return self._ok({"access": allowed}, request_id)
+
     async def _dispatch(  # noqa: PLR0911, PLR0912, PLR0913, PLR0917
         self, sid: str, user: User, obj: str, method: str, args: dict[str, Any], request_id: object
     ) -> dict[str, Any]:
@@ -376,6 +394,8 @@ class UbusEmulator:
         if key == "session.destroy":
             self.sessions.pop(sid, None)
             return self._with_id(fixture_body("call_no_payload_uci_revert"), request_id)
+        if key == "session.access":
+            return self._access(args, request_id)
         if key == "file.read":
             path = args.get("path")
             if not isinstance(path, str):

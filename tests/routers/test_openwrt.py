@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import aiohttp.abc
 import pytest
 
 from custom_components.phonehome.core.addresses import AddressScope
+from custom_components.phonehome.core.conntrack import parse_luci_json
+from custom_components.phonehome.routers import openwrt
 from custom_components.phonehome.routers.base import (
     LanDevice,
     RouterAuthError,
@@ -19,7 +22,12 @@ from custom_components.phonehome.routers.base import (
     RouterResponseError,
     RouterTLSError,
 )
-from custom_components.phonehome.routers.openwrt import DEFAULT_CONNTRACK_CAP, OpenWrtRouter
+from custom_components.phonehome.routers.openwrt import (
+    DEFAULT_CONNTRACK_CAP,
+    REQUIRED_RIGHTS,
+    OpenWrtRouter,
+    Right,
+)
 from tests.bench.synthetic import proc_text
 from tests.emulators.ubus import COUNT_PATH, FIXTURES, Failure, UbusEmulator, User
 from tests.routers.conftest import RouterFactory, make_router
@@ -622,3 +630,118 @@ def test_the_readme_shows_the_acl_file_as_it_is() -> None:
     section = readme.split("## OpenWrt access", 1)[1]
     shown = section.split("```json", 1)[1].split("```", 1)[0]
     assert json.loads(shown) == json.loads(ACL_FILE.read_text())
+
+
+def test_the_acl_file_grants_exactly_the_required_rights() -> None:
+    grants = json.loads(ACL_FILE.read_text())["phonehome"]["read"]
+    granted = {
+        Right("ubus", obj, method) for obj, methods in grants["ubus"].items() for method in methods
+    } | {Right("file", path, perm) for path, perms in grants["file"].items() for perm in perms}
+    session = {Right("ubus", "session", "access"), Right("ubus", "session", "destroy")}
+    assert granted == set(REQUIRED_RIGHTS) | session
+    assert len(set(REQUIRED_RIGHTS)) == len(REQUIRED_RIGHTS)
+
+
+# ---------------------------------------------------------------- check_access
+
+
+async def test_check_access_passes_for_the_acl_file_user(
+    emulator: UbusEmulator, router_for: RouterFactory
+) -> None:
+    emulator.users["acl"] = _user_of_acl_file("aclpw")
+    router = router_for(username="acl", password="aclpw")
+    await router.connect()
+    await router.check_access()
+    assert emulator.calls["session.access"] == len(REQUIRED_RIGHTS)
+    assert emulator.calls["luci.getConntrackList"] == 0
+
+
+async def test_check_access_passes_for_root(
+    emulator: UbusEmulator, router_for: RouterFactory
+) -> None:
+    await router_for().check_access()  # logs in itself
+    assert emulator.calls["session.login"] == 1
+
+
+async def test_check_access_names_the_missing_conntrack_right(
+    emulator: UbusEmulator, router_for: RouterFactory
+) -> None:
+    emulator.users["hass"].ubus.discard("luci.getConntrackList")  # type: ignore[union-attr]
+    router = router_for(username="hass", password="hasspw")
+    with pytest.raises(RouterPermissionError, match="luci getConntrackList") as err:
+        await router.check_access()
+    assert err.value.acl == "luci getConntrackList"
+    assert emulator.calls["luci.getConntrackList"] == 0
+
+
+async def test_check_access_names_the_first_missing_right(
+    emulator: UbusEmulator, router_for: RouterFactory
+) -> None:
+    emulator.users["hass"].ubus -= {"luci-rpc.getHostHints", "luci.getConntrackList"}  # type: ignore[operator]
+    emulator.users["hass"].files = set()
+    with pytest.raises(RouterPermissionError) as err:
+        await router_for(username="hass", password="hasspw").check_access()
+    assert err.value.acl == f"file read {COUNT_PATH}"
+
+
+async def test_check_access_without_the_session_access_right(
+    emulator: UbusEmulator, router_for: RouterFactory
+) -> None:
+    emulator.users["hass"].ubus.discard("session.access")  # type: ignore[union-attr]
+    with pytest.raises(RouterPermissionError) as err:
+        await router_for(username="hass", password="hasspw").check_access()
+    assert err.value.acl == "session access"
+
+
+async def test_check_access_reply_without_flag_is_a_response_error(
+    emulator: UbusEmulator, router_for: RouterFactory
+) -> None:
+    original = emulator._access
+
+    def no_flag(args: dict[str, Any], request_id: object) -> dict[str, Any]:
+        answer = original(args, request_id)
+        answer["result"] = [0, {}]
+        return answer
+
+    emulator._access = no_flag  # type: ignore[method-assign]
+    with pytest.raises(RouterResponseError, match="no access flag"):
+        await router_for().check_access()
+
+
+def test_right_names_read_as_the_acl_file_does() -> None:
+    assert Right("ubus", "luci", "getConntrackList").name == "luci getConntrackList"
+    assert Right("file", COUNT_PATH, "read").name == f"file read {COUNT_PATH}"
+
+
+async def test_denied_calls_carry_the_missing_acl(
+    emulator: UbusEmulator, router_for: RouterFactory
+) -> None:
+    emulator.users["hass"].ubus.discard("luci-rpc.getHostHints")  # type: ignore[union-attr]
+    with pytest.raises(RouterPermissionError) as err:
+        await router_for(username="hass", password="hasspw").snapshot()
+    assert err.value.acl == "luci-rpc getHostHints"
+
+
+async def test_refused_file_read_carries_the_path_as_acl(
+    emulator: UbusEmulator, router_for: RouterFactory
+) -> None:
+    emulator.users["hass"].files = set()
+    with pytest.raises(RouterPermissionError) as err:
+        await router_for(username="hass", password="hasspw").snapshot()
+    assert err.value.acl == f"file read {COUNT_PATH}"
+
+
+async def test_the_table_is_parsed_off_the_event_loop(
+    emulator: UbusEmulator, router_for: RouterFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[threading.Thread] = []
+
+    def recording(body: bytes) -> Any:
+        threads.append(threading.current_thread())
+        return parse_luci_json(body)
+
+    monkeypatch.setattr(openwrt, "parse_luci_json", recording)
+    emulator.proc_text = THREE_DEVICES
+    assert len((await router_for().snapshot()).flows) == 3
+    assert threads
+    assert threads[0] is not threading.main_thread()

@@ -32,6 +32,12 @@ class RouterAuthError(RouterError):
 class RouterPermissionError(RouterError):
     """The router user lacks a right; the message names the missing ACL entry."""
 
+    def __init__(self, message: str, *, acl: str | None = None) -> None:
+        super().__init__(message)
+        self.acl = acl
+        """The missing right as people write it (``luci getConntrackList``,
+        ``file read /proc/sys/net/netfilter/nf_conntrack_count``); None when unknown."""
+
 
 class RouterResponseError(RouterError):
     """The router answered, but not with what the call promises (garbage, wrong shape, too big)."""

@@ -12,8 +12,10 @@ owner's LuCI stops working until rpcd restarts. So the count is always read
 first, and above the cap the table is left unread (``Snapshot.table_read`` False).
 """
 
+import asyncio
 import ipaddress
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -27,10 +29,11 @@ from .base import (
     RouterConnectionError,
     RouterError,
     RouterInfo,
+    RouterPermissionError,
     RouterResponseError,
     Snapshot,
 )
-from .ubus import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, UbusCall, UbusClient
+from .ubus import ACCESS_HELP, DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, UbusCall, UbusClient
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -41,6 +44,39 @@ COUNT_PATH: Final = "/proc/sys/net/netfilter/nf_conntrack_count"
 ACCT_PATH: Final = "/proc/sys/net/netfilter/nf_conntrack_acct"
 LAN_BRIDGE: Final = "br-lan"
 ARPHRD_ETHER: Final = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Right:
+    """One rpcd ACL entry: ``scope`` "ubus" (object, method) or "file" (path, "read")."""
+
+    scope: str
+    obj: str
+    function: str
+
+    @property
+    def name(self) -> str:
+        """How errors and the README write it: ``luci getConntrackList``, ``file read /path``."""
+        if self.scope == "file":
+            return f"file {self.function} {self.obj}"
+        return f"{self.obj} {self.function}"
+
+
+REQUIRED_RIGHTS: Final = (
+    Right("ubus", "system", "board"),
+    Right("ubus", "luci-rpc", "getNetworkDevices"),
+    Right("ubus", "file", "read"),
+    Right("file", COUNT_PATH, "read"),
+    Right("file", ACCT_PATH, "read"),
+    Right("ubus", "luci-rpc", "getHostHints"),
+    Right("ubus", "luci-rpc", "getDHCPLeases"),
+    Right("ubus", "luci", "getConntrackList"),
+)
+"""Every right ``connect`` and ``snapshot`` use, in the order they use them.
+
+router/openwrt/phonehome.json grants exactly these, plus ``session access`` (for
+``check_access``) and ``session destroy`` (for ``close``).
+"""
 
 
 class OpenWrtRouter:
@@ -98,6 +134,45 @@ class OpenWrtRouter:
             model=_text(board.get("model")),
             firmware=firmware,
         )
+
+    async def check_access(self) -> None:
+        """Ask rpcd whether this session holds every right a poll needs; never reads the table.
+
+        One batch of ``session access`` calls (rpcd's ``rpc_handle_access``: the
+        session's ACL for scope, object and function). Raises RouterPermissionError
+        naming the first missing right (``acl``), and one for ``session access``
+        itself when the user may not ask.
+        """
+        if self.ubus.session_id is None:
+            await self.ubus.login()
+        sid = self.ubus.session_id
+        results = await self.ubus.batch(
+            [
+                UbusCall(
+                    "session",
+                    "access",
+                    {
+                        "ubus_rpc_session": sid,
+                        "scope": right.scope,
+                        "object": right.obj,
+                        "function": right.function,
+                    },
+                )
+                for right in REQUIRED_RIGHTS
+            ]
+        )
+        for right, result in zip(REQUIRED_RIGHTS, results, strict=True):
+            access = result.unwrap().get("access")
+            if not isinstance(access, bool):
+                raise RouterResponseError(
+                    f"session access for {right.name} answered no access flag: "
+                    f"{result.payload!r:.80}"
+                )
+            if not access:
+                raise RouterPermissionError(
+                    f"the router user lacks the rpcd ACL for {right.name}: {ACCESS_HELP}",
+                    acl=right.name,
+                )
 
     async def snapshot(self) -> Snapshot:
         """Count first, then (below the cap only) the table; hosts and leases; one poll."""
@@ -158,7 +233,8 @@ class OpenWrtRouter:
                 "the phonehome rpcd plugin"
             ) from err
         try:
-            return parse_luci_json(body)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, parse_luci_json, body)
         except ConntrackParseError as err:
             raise RouterResponseError(f"luci getConntrackList: {err}") from err
 

@@ -312,7 +312,8 @@ class UbusClient:
     def _denied(self, call: UbusCall) -> RouterPermissionError:
         return RouterPermissionError(
             f"the router user {self._username!r} lacks the rpcd ACL for {call.name} "
-            f"(access denied after a fresh login): {ACCESS_HELP}"
+            f"(access denied after a fresh login): {ACCESS_HELP}",
+            acl=call.name,
         )
 
     async def _post(self, payload: object, timeout: float) -> bytes:  # noqa: ASYNC109
@@ -457,7 +458,8 @@ class UbusClient:
         if status == UBUS_PERMISSION_DENIED:
             raise RouterPermissionError(
                 f"the router user {self._username!r} may not do {call.name} "
-                f"{_describe(call.args)}(ubus status 6, permission denied): {ACCESS_HELP}"
+                f"{_describe(call.args)}(ubus status 6, permission denied): {ACCESS_HELP}",
+                acl=_acl_name(call),
             )
         if status == UBUS_TIMEOUT:
             raise RouterConnectionError(f"{call.name} timed out on the router (ubus status 7)")
@@ -472,3 +474,11 @@ def _describe(args: Mapping[str, object]) -> str:
         if key in args:
             return f"{key} {args[key]} "
     return ""
+
+
+def _acl_name(call: UbusCall) -> str:
+    """The right a refused call needed: ``file read /path`` for a file, else ``obj method``."""
+    path = call.args.get("path")
+    if call.obj == "file" and isinstance(path, str):
+        return f"{call.name} {path}"
+    return call.name
