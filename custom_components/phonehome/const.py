@@ -1,5 +1,43 @@
-"""Constants for Phone Home Guard."""
+"""Constants for Phone Home Guard: the domain, config keys, option keys and defaults."""
 
+from datetime import timedelta
 from typing import Final
 
 DOMAIN: Final = "phonehome"
+
+# Config entry data (host, port, username, password, ssl, verify_ssl come from
+# homeassistant.const: CONF_HOST, CONF_PORT, CONF_USERNAME, CONF_PASSWORD,
+# CONF_SSL, CONF_VERIFY_SSL).
+CONF_ROUTER_KIND: Final = "router_kind"
+ROUTER_KIND_OPENWRT: Final = "openwrt"
+ROUTER_KINDS: Final = (ROUTER_KIND_OPENWRT,)
+"""Kinds the config flow offers; unifi, linux_ssh and demo arrive with their issues."""
+DEFAULT_HTTP_PORT: Final = 80
+DEFAULT_HTTPS_PORT: Final = 443
+
+# Options.
+CONF_SCAN_INTERVAL: Final = "scan_interval"
+DEFAULT_SCAN_INTERVAL: Final = 30
+MIN_SCAN_INTERVAL: Final = 10
+MAX_SCAN_INTERVAL: Final = 300
+CONF_WINDOW: Final = "window_minutes"
+"""Detection window: a remote host counts while seen within the last N minutes."""
+DEFAULT_WINDOW: Final = 15
+MIN_WINDOW: Final = 1
+MAX_WINDOW: Final = 24 * 60
+CONF_TRACKED_DEVICES: Final = "tracked_devices"
+"""MACs to track; empty: every LAN device."""
+CONF_STALE_DAYS: Final = "stale_days"
+"""A device not seen for this many days is removed from Home Assistant."""
+DEFAULT_STALE_DAYS: Final = 7
+MIN_STALE_DAYS: Final = 1
+MAX_STALE_DAYS: Final = 90
+CONF_CONNTRACK_CAP: Final = "conntrack_cap"
+"""Largest table read with LuCI's getConntrackList (above ~4,000 it kills rpcd)."""
+DEFAULT_CONNTRACK_CAP: Final = 3000
+MIN_CONNTRACK_CAP: Final = 100
+MAX_CONNTRACK_CAP: Final = 3800
+
+TOP_DESTINATIONS: Final = 10
+"""Destinations listed in the internet_hosts sensor's attributes."""
+REQUEST_TIMEOUT: Final = timedelta(seconds=10)

@@ -1,0 +1,353 @@
+"""Set up a router: pick its kind, connect, prove the login holds every right a poll needs."""
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any, Final
+
+import voluptuous as vol
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
+from homeassistant.const import (
+    CONF_HOST,
+    CONF_PASSWORD,
+    CONF_PORT,
+    CONF_SSL,
+    CONF_USERNAME,
+    CONF_VERIFY_SSL,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+
+from .const import (
+    CONF_CONNTRACK_CAP,
+    CONF_ROUTER_KIND,
+    CONF_SCAN_INTERVAL,
+    CONF_STALE_DAYS,
+    CONF_TRACKED_DEVICES,
+    CONF_WINDOW,
+    DEFAULT_CONNTRACK_CAP,
+    DEFAULT_HTTP_PORT,
+    DEFAULT_HTTPS_PORT,
+    DEFAULT_SCAN_INTERVAL,
+    DEFAULT_STALE_DAYS,
+    DEFAULT_WINDOW,
+    DOMAIN,
+    MAX_CONNTRACK_CAP,
+    MAX_SCAN_INTERVAL,
+    MAX_STALE_DAYS,
+    MAX_WINDOW,
+    MIN_CONNTRACK_CAP,
+    MIN_SCAN_INTERVAL,
+    MIN_STALE_DAYS,
+    MIN_WINDOW,
+    ROUTER_KIND_OPENWRT,
+    ROUTER_KINDS,
+)
+from .router_factory import create_router
+from .routers.base import (
+    RouterAuthError,
+    RouterConnectionError,
+    RouterInfo,
+    RouterPermissionError,
+    RouterResponseError,
+    RouterTLSError,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+README_URL: Final = "https://github.com/phonehome-guard/phonehome#openwrt-access"
+KIND_LABELS: Final = {ROUTER_KIND_OPENWRT: "OpenWrt (LuCI)"}
+"""Shown in the kind selector (selector translations are not this module's)."""
+CONNTRACK_ACLS: Final = ("getConntrackList", "nf_conntrack_count")
+HOST_HINT_ACLS: Final = ("getHostHints", "getDHCPLeases")
+_MAC: Final = re.compile(r"[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}")
+
+_PORT_SELECTOR: Final = NumberSelector(
+    NumberSelectorConfig(min=1, max=65535, step=1, mode=NumberSelectorMode.BOX)
+)
+
+
+class _ValidationError(Exception):
+    """The router check failed: the form's error key and its placeholders."""
+
+    def __init__(self, error: str, acl: str = "") -> None:
+        super().__init__(error)
+        self.error = error
+        self.acl = acl
+
+
+async def validate_router(hass: HomeAssistant, data: Mapping[str, Any]) -> RouterInfo:
+    """Log in, identify the router and check its ACL; raises _ValidationError."""
+    router = create_router(hass, data, {})
+    try:
+        info = await router.connect()
+        await router.check_access()
+    except RouterTLSError as err:
+        raise _ValidationError("tls_error") from err
+    except RouterConnectionError as err:
+        raise _ValidationError("cannot_connect") from err
+    except RouterAuthError as err:
+        raise _ValidationError("invalid_auth") from err
+    except RouterPermissionError as err:
+        acl = err.acl or ""
+        if any(name in acl for name in CONNTRACK_ACLS):
+            raise _ValidationError("missing_acl_conntrack", acl) from err
+        if any(name in acl for name in HOST_HINT_ACLS):
+            raise _ValidationError("missing_acl_host_hints", acl) from err
+        raise _ValidationError("missing_acl", acl or str(err)) from err
+    except RouterResponseError as err:
+        raise _ValidationError("not_openwrt") from err
+    except Exception as err:
+        _LOGGER.exception("Unexpected error while checking the router at %s", data[CONF_HOST])
+        raise _ValidationError("unknown") from err
+    finally:
+        await router.close()
+    return info
+
+
+def _with_port(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The input with a port: the one given, else 443 with HTTPS and 80 without."""
+    out = dict(data)
+    if out.get(CONF_PORT) is None:
+        out[CONF_PORT] = DEFAULT_HTTPS_PORT if out.get(CONF_SSL) else DEFAULT_HTTP_PORT
+    out[CONF_PORT] = int(out[CONF_PORT])
+    return out
+
+
+def _connection_schema(defaults: Mapping[str, Any]) -> dict[vol.Marker, Any]:
+    port = defaults.get(CONF_PORT)
+    return {
+        vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, vol.UNDEFINED)): TextSelector(),
+        vol.Optional(
+            CONF_PORT, description={"suggested_value": port} if port is not None else None
+        ): _PORT_SELECTOR,
+        vol.Required(CONF_SSL, default=defaults.get(CONF_SSL, False)): BooleanSelector(),
+        vol.Required(
+            CONF_VERIFY_SSL, default=defaults.get(CONF_VERIFY_SSL, True)
+        ): BooleanSelector(),
+    }
+
+
+def _credentials_schema(defaults: Mapping[str, Any]) -> dict[vol.Marker, Any]:
+    return {
+        vol.Required(CONF_USERNAME, default=defaults.get(CONF_USERNAME, "hass")): TextSelector(),
+        vol.Required(CONF_PASSWORD): TextSelector(
+            TextSelectorConfig(type=TextSelectorType.PASSWORD)
+        ),
+    }
+
+
+class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Router kind -> that kind's connection form -> one validated entry per router."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+        """Polling and detection settings."""
+        return PhoneHomeOptionsFlow()
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Which kind of router."""
+        if user_input is not None:
+            return await self.async_step_openwrt()
+        kinds = [SelectOptionDict(value=kind, label=KIND_LABELS[kind]) for kind in ROUTER_KINDS]
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_ROUTER_KIND, default=ROUTER_KIND_OPENWRT): SelectSelector(
+                    SelectSelectorConfig(options=kinds, mode=SelectSelectorMode.LIST)
+                )
+            }
+        )
+        return self.async_show_form(step_id="user", data_schema=schema)
+
+    async def async_step_openwrt(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Address and login of an OpenWrt router; validated before the entry exists."""
+        errors: dict[str, str] = {}
+        acl = ""
+        if user_input is not None:
+            data = {CONF_ROUTER_KIND: ROUTER_KIND_OPENWRT, **_with_port(user_input)}
+            try:
+                info = await validate_router(self.hass, data)
+            except _ValidationError as err:
+                errors["base"], acl = err.error, err.acl
+            else:
+                await self.async_set_unique_id(info.unique_id)
+                self._abort_if_unique_id_configured()
+                return self.async_create_entry(title=info.name, data=data)
+        defaults = user_input or {}
+        schema = vol.Schema({**_connection_schema(defaults), **_credentials_schema(defaults)})
+        return self.async_show_form(
+            step_id="openwrt",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders={"readme_url": README_URL, "acl": acl},
+        )
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """The router refused the stored login."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A new username and password for the same router."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        acl = ""
+        if user_input is not None:
+            data = {**entry.data, **user_input}
+            try:
+                info = await validate_router(self.hass, data)
+            except _ValidationError as err:
+                errors["base"], acl = err.error, err.acl
+            else:
+                await self.async_set_unique_id(info.unique_id)
+                self._abort_if_unique_id_mismatch()
+                return self.async_update_reload_and_abort(entry, data_updates=user_input)
+        defaults = user_input or entry.data
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=vol.Schema(_credentials_schema(defaults)),
+            errors=errors,
+            description_placeholders={
+                "readme_url": README_URL,
+                "acl": acl,
+                "name": entry.title,
+            },
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A new address for the same router; the login stays."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        acl = ""
+        if user_input is not None:
+            updates = _with_port(user_input)
+            try:
+                info = await validate_router(self.hass, {**entry.data, **updates})
+            except _ValidationError as err:
+                errors["base"], acl = err.error, err.acl
+            else:
+                await self.async_set_unique_id(info.unique_id)
+                self._abort_if_unique_id_mismatch()
+                return self.async_update_reload_and_abort(entry, data_updates=updates)
+        defaults = user_input or entry.data
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=vol.Schema(_connection_schema(defaults)),
+            errors=errors,
+            description_placeholders={"readme_url": README_URL, "acl": acl},
+        )
+
+
+def _number(low: int, high: int, unit: str) -> NumberSelector:
+    return NumberSelector(
+        NumberSelectorConfig(
+            min=low, max=high, step=1, mode=NumberSelectorMode.BOX, unit_of_measurement=unit
+        )
+    )
+
+
+def normalize_mac(value: str) -> str | None:
+    """``AA-BB-CC-DD-EE-FF`` / ``aabbccddeeff`` -> ``aa:bb:cc:dd:ee:ff``; None if not a MAC."""
+    text = value.strip().lower()
+    if not _MAC.fullmatch(text):
+        return None
+    digits = text.replace(":", "").replace("-", "")
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+
+
+class PhoneHomeOptionsFlow(OptionsFlow):
+    """How often to poll, what to look at, and which devices to track."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """One form with every option."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            macs = [normalize_mac(value) for value in user_input.get(CONF_TRACKED_DEVICES, [])]
+            if any(mac is None for mac in macs):
+                errors[CONF_TRACKED_DEVICES] = "invalid_mac"
+            else:
+                options: dict[str, Any] = {
+                    key: int(user_input[key])
+                    for key in (
+                        CONF_SCAN_INTERVAL,
+                        CONF_WINDOW,
+                        CONF_STALE_DAYS,
+                        CONF_CONNTRACK_CAP,
+                    )
+                }
+                options[CONF_TRACKED_DEVICES] = list(dict.fromkeys(macs))
+                return self.async_create_entry(data=options)
+        current = user_input or self.config_entry.options
+        schema = vol.Schema(
+            {
+                vol.Required(
+                    CONF_SCAN_INTERVAL,
+                    default=current.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL),
+                ): _number(MIN_SCAN_INTERVAL, MAX_SCAN_INTERVAL, "s"),
+                vol.Required(
+                    CONF_WINDOW, default=current.get(CONF_WINDOW, DEFAULT_WINDOW)
+                ): _number(MIN_WINDOW, MAX_WINDOW, "min"),
+                vol.Required(
+                    CONF_STALE_DAYS, default=current.get(CONF_STALE_DAYS, DEFAULT_STALE_DAYS)
+                ): _number(MIN_STALE_DAYS, MAX_STALE_DAYS, "d"),
+                vol.Required(
+                    CONF_CONNTRACK_CAP,
+                    default=current.get(CONF_CONNTRACK_CAP, DEFAULT_CONNTRACK_CAP),
+                ): _number(MIN_CONNTRACK_CAP, MAX_CONNTRACK_CAP, "connections"),
+                vol.Optional(
+                    CONF_TRACKED_DEVICES, default=list(current.get(CONF_TRACKED_DEVICES, []))
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=self._known_devices(),
+                        multiple=True,
+                        custom_value=True,
+                        mode=SelectSelectorMode.DROPDOWN,
+                    )
+                ),
+            }
+        )
+        return self.async_show_form(
+            step_id="init",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders={"readme_url": README_URL},
+        )
+
+    def _known_devices(self) -> list[SelectOptionDict]:
+        """The LAN devices this entry already made, by MAC, labelled with their names."""
+        registry = dr.async_get(self.hass)
+        found: dict[str, str] = {}
+        for device in dr.async_entries_for_config_entry(registry, self.config_entry.entry_id):
+            for kind, value in device.connections:
+                mac = normalize_mac(value) if kind == dr.CONNECTION_NETWORK_MAC else None
+                if mac is not None:
+                    name = device.name_by_user or device.name or mac
+                    found[mac] = f"{name} ({mac})"
+        return [SelectOptionDict(value=mac, label=label) for mac, label in sorted(found.items())]

@@ -1,0 +1,212 @@
+"""Polls the router once per interval and turns its snapshot into per-device activity."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Final
+
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    CONF_SCAN_INTERVAL,
+    CONF_STALE_DAYS,
+    CONF_TRACKED_DEVICES,
+    CONF_WINDOW,
+    DEFAULT_SCAN_INTERVAL,
+    DEFAULT_STALE_DAYS,
+    DEFAULT_WINDOW,
+    DOMAIN,
+)
+from .core.activity import ActivityTracker, DeviceActivity
+from .routers.base import (
+    LanDevice,
+    RouterAuthError,
+    RouterConnectionError,
+    RouterError,
+    RouterPermissionError,
+    Snapshot,
+)
+
+if TYPE_CHECKING:
+    from homeassistant.core import HomeAssistant
+
+    from .core.model import Flow
+    from .core.parsing import ParseStats
+    from .data import PhoneHomeConfigEntry
+    from .routers.openwrt import OpenWrtRouter
+
+_LOGGER = logging.getLogger(__name__)
+
+LEARN_MORE_URL: Final = "https://github.com/phonehome-guard/phonehome#openwrt-access"
+"""The README's "OpenWrt access" section: the rpcd plugin and the SSH kind."""
+
+
+def over_cap_issue_id(entry_id: str) -> str:
+    """Repair issue id of a config entry whose router table is too big to read."""
+    return f"conntrack_over_cap_{entry_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneHomeState:
+    """One poll, as entities and diagnostics read it."""
+
+    taken_at: datetime
+    conntrack_count: int | None
+    flows: int
+    table_read: bool
+    byte_counters: bool
+    parse_stats: ParseStats | None
+    devices: dict[str, LanDevice]
+    """Tracked LAN devices the router knows now, by MAC."""
+    activity: dict[str, DeviceActivity]
+    """By MAC."""
+    poll_duration: float
+    """Seconds from the request to the finished analysis."""
+
+
+class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
+    """Owns the router's polling; entities only read ``data``."""
+
+    config_entry: PhoneHomeConfigEntry
+
+    def __init__(
+        self, hass: HomeAssistant, entry: PhoneHomeConfigEntry, router: OpenWrtRouter
+    ) -> None:
+        options = entry.options
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=f"{DOMAIN} {entry.title}",
+            update_interval=timedelta(
+                seconds=options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
+            ),
+        )
+        self.router = router
+        self.tracker = ActivityTracker(timedelta(minutes=options.get(CONF_WINDOW, DEFAULT_WINDOW)))
+        self.tracked: frozenset[str] = frozenset(
+            mac.lower() for mac in options.get(CONF_TRACKED_DEVICES, [])
+        )
+        self.stale_after = timedelta(days=options.get(CONF_STALE_DAYS, DEFAULT_STALE_DAYS))
+        self.last_seen: dict[str, datetime] = {}
+        """When the router last listed each LAN device (in memory only)."""
+        self.router_id: str | None = entry.unique_id
+        self._forgotten: set[str] = set()
+
+    def forget(self, macs: set[str]) -> None:
+        """Stop tracking devices the user removed; the tracker drops them next poll."""
+        for mac in macs:
+            self.last_seen.pop(mac, None)
+        self._forgotten |= macs
+
+    async def _async_setup(self) -> None:
+        """Start the stale clock of devices registered earlier, as if seen now."""
+        now = dt_util.utcnow()
+        registry = dr.async_get(self.hass)
+        for device in dr.async_entries_for_config_entry(registry, self.config_entry.entry_id):
+            for kind, mac in device.connections:
+                if kind == dr.CONNECTION_NETWORK_MAC and mac != self.router_id:
+                    self.last_seen.setdefault(mac, now)
+
+    async def _async_update_data(self) -> PhoneHomeState:
+        """Poll once; map router errors to reauth or a translated UpdateFailed."""
+        started = time.monotonic()
+        try:
+            snapshot = await self.router.snapshot()
+        except RouterAuthError as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN,
+                translation_key="router_auth_failed",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        except RouterError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key=_error_key(err),
+                translation_placeholders={"error": str(err)},
+            ) from err
+        self._update_over_cap_issue(snapshot)
+        devices = snapshot.devices
+        if self.tracked:
+            devices = {mac: device for mac, device in devices.items() if mac in self.tracked}
+        now = snapshot.taken_at
+        for mac in devices:
+            self.last_seen[mac] = now
+        stale = self._remove_stale(now) + sorted(self._forgotten)
+        self._forgotten = set()
+        activity = await self.hass.async_add_executor_job(
+            _analyse, self.tracker, snapshot.flows, devices, now, stale
+        )
+        return PhoneHomeState(
+            taken_at=now,
+            conntrack_count=snapshot.conntrack_count,
+            flows=len(snapshot.flows),
+            table_read=snapshot.table_read,
+            byte_counters=snapshot.capabilities.byte_counters,
+            parse_stats=snapshot.parse_stats,
+            devices=devices,
+            activity=activity,
+            poll_duration=round(time.monotonic() - started, 3),
+        )
+
+    def _update_over_cap_issue(self, snapshot: Snapshot) -> None:
+        """Raise the repair issue while the table is too big to read; clear it after."""
+        issue_id = over_cap_issue_id(self.config_entry.entry_id)
+        if snapshot.table_read:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key="conntrack_over_cap",
+            translation_placeholders={
+                "count": str(snapshot.conntrack_count),
+                "cap": str(self.router.conntrack_cap),
+            },
+            learn_more_url=LEARN_MORE_URL,
+        )
+
+    def _remove_stale(self, now: datetime) -> list[str]:
+        """Detach devices unseen for ``stale_days`` from this entry; returns their MACs."""
+        cutoff = now - self.stale_after
+        stale = [mac for mac, seen in self.last_seen.items() if seen < cutoff]
+        if not stale:
+            return stale
+        registry = dr.async_get(self.hass)
+        entry_id = self.config_entry.entry_id
+        for mac in stale:
+            del self.last_seen[mac]
+            device = registry.async_get_device(connections={(dr.CONNECTION_NETWORK_MAC, mac)})
+            if device is not None and entry_id in device.config_entries:
+                _LOGGER.debug("Removing %s: not seen since %s", mac, cutoff)
+                registry.async_update_device(device.id, remove_config_entry_id=entry_id)
+        return stale
+
+
+def _error_key(err: RouterError) -> str:
+    if isinstance(err, RouterConnectionError):
+        return "router_unreachable"
+    if isinstance(err, RouterPermissionError):
+        return "router_permission_denied"
+    return "router_bad_response"
+
+
+def _analyse(
+    tracker: ActivityTracker,
+    flows: list[Flow],
+    devices: dict[str, LanDevice],
+    now: datetime,
+    stale: list[str],
+) -> dict[str, DeviceActivity]:
+    """Runs in the executor: the tracker's whole state is touched only here."""
+    tracker.forget(stale)
+    return tracker.update(flows, devices, now)

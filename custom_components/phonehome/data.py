@@ -1,0 +1,25 @@
+"""What a loaded config entry carries at runtime: the router client, its coordinator, its identity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from homeassistant.config_entries import ConfigEntry
+
+if TYPE_CHECKING:
+    from .coordinator import PhoneHomeCoordinator
+    from .routers.base import RouterInfo
+    from .routers.openwrt import OpenWrtRouter
+
+
+@dataclass
+class PhoneHomeData:
+    """Runtime objects of one config entry (``entry.runtime_data``)."""
+
+    router: OpenWrtRouter
+    coordinator: PhoneHomeCoordinator
+    info: RouterInfo
+
+
+type PhoneHomeConfigEntry = ConfigEntry[PhoneHomeData]

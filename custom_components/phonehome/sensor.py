@@ -1,0 +1,200 @@
+"""Sensors: per LAN device its internet hosts, connections and last contact; per router its load."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import EntityCategory, UnitOfTime
+from homeassistant.core import HomeAssistant, callback
+
+from .const import TOP_DESTINATIONS
+from .entity import PhoneHomeEntity, lan_device_info, router_device_info
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+    from datetime import datetime
+
+    from homeassistant.helpers.device_registry import DeviceInfo
+    from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+    from homeassistant.helpers.typing import StateType
+
+    from .coordinator import PhoneHomeCoordinator, PhoneHomeState
+    from .core.activity import DeviceActivity
+    from .data import PhoneHomeConfigEntry
+
+PARALLEL_UPDATES = 0
+"""Entities only read the coordinator."""
+
+PROTOCOL_NAMES: Final = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp", 136: "udplite"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhoneHomeSensorEntityDescription(SensorEntityDescription):
+    """A sensor kind: how to read its value (and attributes) from one poll."""
+
+    value_fn: Callable[[PhoneHomeState, str], StateType | datetime]
+    """(state, MAC or router id) -> native value."""
+    attrs_fn: Callable[[PhoneHomeState, str], Mapping[str, Any] | None] = lambda _s, _m: None
+
+
+def _activity(state: PhoneHomeState, mac: str) -> DeviceActivity | None:
+    return state.activity.get(mac)
+
+
+def _hosts(state: PhoneHomeState, mac: str) -> int:
+    activity = _activity(state, mac)
+    return activity.internet_hosts if activity is not None else 0
+
+
+def _connections(state: PhoneHomeState, mac: str) -> int:
+    activity = _activity(state, mac)
+    return activity.internet_connections if activity is not None else 0
+
+
+def _last_contact(state: PhoneHomeState, mac: str) -> datetime | None:
+    activity = _activity(state, mac)
+    return activity.last_internet_contact if activity is not None else None
+
+
+def _destinations(state: PhoneHomeState, mac: str) -> dict[str, Any]:
+    """The newest destinations, small enough for an attribute (excluded from the recorder)."""
+    activity = _activity(state, mac)
+    destinations = activity.destinations[:TOP_DESTINATIONS] if activity is not None else ()
+    return {
+        "destinations": [
+            {
+                "ip": destination.ip,
+                "port": destination.port,
+                "protocol": PROTOCOL_NAMES.get(destination.protocol, str(destination.protocol)),
+                "bytes": destination.bytes,
+                "first_seen": destination.first_seen.isoformat(),
+                "last_seen": destination.last_seen.isoformat(),
+            }
+            for destination in destinations
+        ]
+    }
+
+
+DEVICE_SENSORS: Final[tuple[PhoneHomeSensorEntityDescription, ...]] = (
+    PhoneHomeSensorEntityDescription(
+        key="internet_hosts",
+        translation_key="internet_hosts",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=_hosts,
+        attrs_fn=_destinations,
+    ),
+    PhoneHomeSensorEntityDescription(
+        key="internet_connections",
+        translation_key="internet_connections",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=_connections,
+    ),
+    PhoneHomeSensorEntityDescription(
+        key="last_phone_home",
+        translation_key="last_phone_home",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=_last_contact,
+    ),
+)
+
+ROUTER_SENSORS: Final[tuple[PhoneHomeSensorEntityDescription, ...]] = (
+    PhoneHomeSensorEntityDescription(
+        key="tracked_connections",
+        translation_key="tracked_connections",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda state, _id: state.conntrack_count,
+    ),
+    PhoneHomeSensorEntityDescription(
+        key="poll_duration",
+        translation_key="poll_duration",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.SECONDS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda state, _id: state.poll_duration,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PhoneHomeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Router sensors now; LAN device sensors now and whenever a new device shows up."""
+    coordinator = entry.runtime_data.coordinator
+    info = entry.runtime_data.info
+    known: set[str] = set()
+
+    async_add_entities(
+        PhoneHomeDeviceSensor(coordinator, description, info.unique_id, router_device_info(info))
+        for description in ROUTER_SENSORS
+    )
+
+    @callback
+    def forget(mac: str) -> None:
+        known.discard(mac)
+
+    @callback
+    def add_new_devices() -> None:
+        state = coordinator.data
+        new = (state.devices.keys() | state.activity.keys()) - known
+        if not new:
+            return
+        known.update(new)
+        async_add_entities(
+            PhoneHomeDeviceSensor(
+                coordinator, description, mac, lan_device_info(coordinator, mac, info), forget
+            )
+            for mac in sorted(new)
+            for description in DEVICE_SENSORS
+        )
+
+    add_new_devices()
+    entry.async_on_unload(coordinator.async_add_listener(add_new_devices))
+
+
+class PhoneHomeDeviceSensor(PhoneHomeEntity, SensorEntity):
+    """Any Phone Home Guard sensor; its description says what it reads."""
+
+    entity_description: PhoneHomeSensorEntityDescription
+    _unrecorded_attributes = frozenset({"destinations"})
+
+    def __init__(
+        self,
+        coordinator: PhoneHomeCoordinator,
+        description: PhoneHomeSensorEntityDescription,
+        subject: str,
+        device_info: DeviceInfo,
+        on_remove: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__(coordinator)
+        self.entity_description = description
+        self._subject = subject
+        self._forget_subject = on_remove
+        self._attr_unique_id = f"{subject}_{description.key}"
+        self._attr_device_info = device_info
+
+    @property
+    def native_value(self) -> StateType | datetime:
+        """The description's value of the latest poll."""
+        return self.entity_description.value_fn(self.coordinator.data, self._subject)
+
+    @property
+    def extra_state_attributes(self) -> Mapping[str, Any] | None:
+        """The description's attributes of the latest poll, if any."""
+        return self.entity_description.attrs_fn(self.coordinator.data, self._subject)
+
+    async def async_will_remove_from_hass(self) -> None:
+        """Let the platform add this device's entities again if it comes back."""
+        await super().async_will_remove_from_hass()
+        if self._forget_subject is not None:
+            self._forget_subject(self._subject)

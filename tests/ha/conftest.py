@@ -1,0 +1,58 @@
+"""Fixtures for the Home Assistant tests: the ubus emulator and a config entry pointed at it."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.phonehome.const import CONF_ROUTER_KIND, DOMAIN, ROUTER_KIND_OPENWRT
+from tests.emulators.ubus import UbusEmulator
+
+
+@pytest.fixture
+async def ubus_emulator(socket_enabled: None) -> AsyncIterator[UbusEmulator]:
+    """OpenWrt's /ubus on 127.0.0.1 (sockets on; connections still only to 127.0.0.1)."""
+    emulator = UbusEmulator()
+    await emulator.start()
+    yield emulator
+    await emulator.close()
+
+
+@pytest.fixture
+def entry_options() -> dict[str, Any]:
+    """Options of the config entry; override in a test module to change them."""
+    return {}
+
+
+@pytest.fixture
+def config_entry(
+    hass: HomeAssistant, ubus_emulator: UbusEmulator, entry_options: dict[str, Any]
+) -> MockConfigEntry:
+    """A config entry for the emulated router, added to hass (not set up)."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="OpenWrt",
+        data={
+            CONF_ROUTER_KIND: ROUTER_KIND_OPENWRT,
+            "host": "127.0.0.1",
+            "port": ubus_emulator.port,
+            "ssl": False,
+            "verify_ssl": True,
+            "username": "root",
+            "password": "secret",
+        },
+        options=entry_options,
+        unique_id="94:83:c4:00:00:01",
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots in Home Assistant's format: registry ids and times masked, states readable."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
