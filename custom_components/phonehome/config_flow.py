@@ -1,7 +1,6 @@
 """Set up a router: pick its kind, connect, prove the login holds every right a poll needs."""
 
 import logging
-import re
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -61,6 +60,7 @@ from .const import (
     ROUTER_KIND_OPENWRT,
     ROUTER_KINDS,
 )
+from .core.addresses import normalize_mac
 from .router_factory import create_router
 from .routers.base import (
     RouterAuthError,
@@ -78,7 +78,6 @@ KIND_LABELS: Final = {ROUTER_KIND_OPENWRT: "OpenWrt (LuCI)"}
 """Shown in the kind selector (selector translations are not this module's)."""
 CONNTRACK_ACLS: Final = ("getConntrackList", "nf_conntrack_count")
 HOST_HINT_ACLS: Final = ("getHostHints", "getDHCPLeases")
-_MAC: Final = re.compile(r"[0-9a-f]{2}([:-]?)[0-9a-f]{2}(\1[0-9a-f]{2}){4}")
 
 _PORT_SELECTOR: Final = NumberSelector(
     NumberSelectorConfig(min=1, max=65535, step=1, mode=NumberSelectorMode.BOX)
@@ -271,15 +270,6 @@ def _number(low: int, high: int, unit: str) -> NumberSelector:
             min=low, max=high, step=1, mode=NumberSelectorMode.BOX, unit_of_measurement=unit
         )
     )
-
-
-def normalize_mac(value: str) -> str | None:
-    """``AA-BB-CC-DD-EE-FF`` / ``aabbccddeeff`` -> ``aa:bb:cc:dd:ee:ff``; None if not a MAC."""
-    text = value.strip().lower()
-    if not _MAC.fullmatch(text):
-        return None
-    digits = text.replace(":", "").replace("-", "")
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
 
 
 class PhoneHomeOptionsFlow(OptionsFlow):

@@ -8,6 +8,7 @@ from custom_components.phonehome.core.addresses import (
     AddressScope,
     address_info,
     classify_address,
+    normalize_mac,
 )
 
 S = AddressScope
@@ -199,3 +200,22 @@ def test_internet_scopes_are_wan_and_documentation_only() -> None:
 def test_every_scope_is_reachable_from_some_address() -> None:
     seen = {scope for _, scope in IPV4_SCOPES + IPV6_SCOPES}
     assert seen == set(AddressScope)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("AA:BB:CC:DD:EE:FF", "aa:bb:cc:dd:ee:ff"),
+        ("aa-bb-cc-dd-ee-ff", "aa:bb:cc:dd:ee:ff"),
+        (" aabbccddeeff ", "aa:bb:cc:dd:ee:ff"),
+        ("aa:bb-cc:dd:ee:ff", None),
+        ("aa:bb:cc:dd:ee", None),
+        ("aa:bb:cc:dd:ee:fg", None),
+        ("00:00:00:00:00:00", None),
+        ("", None),
+        (None, None),
+        (0xAABBCCDDEEFF, None),
+    ],
+)
+def test_normalize_mac(text: object, expected: str | None) -> None:
+    assert normalize_mac(text) == expected

@@ -24,7 +24,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.phonehome.config_flow import README_URL, _with_port, normalize_mac
+from custom_components.phonehome.config_flow import README_URL, _with_port
 from custom_components.phonehome.const import (
     CONF_CONNTRACK_CAP,
     CONF_ROUTER_KIND,
@@ -35,6 +35,7 @@ from custom_components.phonehome.const import (
     DOMAIN,
     ROUTER_KIND_OPENWRT,
 )
+from custom_components.phonehome.core.addresses import normalize_mac
 from tests.emulators.ubus import COUNT_PATH, Failure, UbusEmulator
 from tests.routers.conftest import self_signed
 

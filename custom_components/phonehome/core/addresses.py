@@ -8,6 +8,7 @@ scopes are RESERVED. Results are cached per address text, so a 65,536-entry
 table pays the lookup once per distinct address, not once per line.
 """
 
+import re
 from enum import StrEnum
 from functools import lru_cache
 from socket import AF_INET, AF_INET6, inet_ntop, inet_pton
@@ -154,3 +155,20 @@ def classify_address(text: str) -> AddressScope | None:
     """Scope of an address given as text; None when it is not an IP address."""
     info = address_info(text)
     return None if info is None else info.scope
+
+
+_MAC: Final = re.compile(r"[0-9a-f]{2}([:-]?)(?:[0-9a-f]{2}\1){4}[0-9a-f]{2}")
+
+
+def normalize_mac(value: object) -> str | None:
+    """A MAC as ``aa:bb:cc:dd:ee:ff`` from ``AA-BB-..``, ``aa:bb:..`` or ``aabbcc..``.
+
+    None for anything else, and for the all-zero address that devices without
+    one report.
+    """
+    if not isinstance(value, str) or not _MAC.fullmatch(text := value.strip().lower()):
+        return None
+    digits = re.sub("[:-]", "", text)
+    if not int(digits, 16):
+        return None
+    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))

@@ -22,6 +22,7 @@ from typing import Any, Final
 import aiohttp
 import yarl
 
+from ..core.addresses import normalize_mac
 from ..core.conntrack import ConntrackParseError, ParseResult, parse_luci_json
 from .base import (
     Capabilities,
@@ -251,7 +252,7 @@ class OpenWrtRouter:
         for name, device in devices.items():
             if not isinstance(device, dict):
                 continue
-            mac = _mac(device.get("mac"))
+            mac = normalize_mac(device.get("mac"))
             if mac is None or device.get("type", ARPHRD_ETHER) != ARPHRD_ETHER:
                 continue
             addresses = {
@@ -289,22 +290,6 @@ def _ip(value: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def _mac(value: object) -> str | None:
-    """``AA:BB:CC:DD:EE:FF`` or ``aa-bb-...`` -> ``aa:bb:cc:dd:ee:ff``; None if not a MAC or all zeros."""
-    if not isinstance(value, str):
-        return None
-    parts = value.replace("-", ":").lower().split(":")
-    if len(parts) != 6 or not all(len(p) == 2 for p in parts):  # noqa: PLR2004
-        return None
-    try:
-        octets = [int(p, 16) for p in parts]
-    except ValueError:
-        return None
-    if not any(octets):
-        return None
-    return ":".join(parts)
-
-
 def _proc_number(payload: dict[str, Any], path: str) -> int:
     data = payload.get("data")
     try:
@@ -331,7 +316,7 @@ def _merge_devices(hints: dict[str, Any], leases: dict[str, Any]) -> dict[str, L
         return found.setdefault(mac, {"ipv4": [], "ipv6": [], "hostname": None, "name": None})
 
     for key, hint in hints.items():
-        mac = _mac(key)
+        mac = normalize_mac(key)
         if mac is None or not isinstance(hint, dict):
             continue
         device = entry(mac)
@@ -342,7 +327,7 @@ def _merge_devices(hints: dict[str, Any], leases: dict[str, Any]) -> dict[str, L
     for key, family in (("dhcp_leases", "ipv4"), ("dhcp6_leases", "ipv6")):
         lease_list = leases.get(key)
         for lease in lease_list if isinstance(lease_list, list) else []:
-            if not isinstance(lease, dict) or (mac := _mac(lease.get("macaddr"))) is None:
+            if not isinstance(lease, dict) or (mac := normalize_mac(lease.get("macaddr"))) is None:
                 continue
             device = entry(mac)
             addresses = _addresses([lease.get("ipaddr"), lease.get("ip6addr")])
