@@ -217,15 +217,9 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         acl = ""
         if user_input is not None:
-            data = {**entry.data, **user_input}
-            try:
-                info = await validate_router(self.hass, data)
-            except _ValidationError as err:
-                errors["base"], acl = err.error, err.acl
-            else:
-                await self.async_set_unique_id(info.unique_id)
-                self._abort_if_unique_id_mismatch()
-                return self.async_update_reload_and_abort(entry, data_updates=user_input)
+            result, errors, acl = await self._update_entry(entry, user_input)
+            if result is not None:
+                return result
         defaults = user_input or entry.data
         return self.async_show_form(
             step_id="reauth_confirm",
@@ -246,15 +240,9 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         acl = ""
         if user_input is not None:
-            updates = _with_port(user_input)
-            try:
-                info = await validate_router(self.hass, {**entry.data, **updates})
-            except _ValidationError as err:
-                errors["base"], acl = err.error, err.acl
-            else:
-                await self.async_set_unique_id(info.unique_id)
-                self._abort_if_unique_id_mismatch()
-                return self.async_update_reload_and_abort(entry, data_updates=updates)
+            result, errors, acl = await self._update_entry(entry, _with_port(user_input))
+            if result is not None:
+                return result
         defaults = user_input or entry.data
         return self.async_show_form(
             step_id="reconfigure",
@@ -262,6 +250,22 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
             description_placeholders={"readme_url": README_URL, "acl": acl},
         )
+
+    async def _update_entry(
+        self, entry: ConfigEntry, updates: dict[str, Any]
+    ) -> tuple[ConfigFlowResult | None, dict[str, str], str]:
+        """Check the entry's router with ``updates`` applied; if it holds, store and reload.
+
+        Returns the flow's end (None while the check fails), the form errors and the
+        missing right to name.
+        """
+        try:
+            info = await validate_router(self.hass, {**entry.data, **updates})
+        except _ValidationError as err:
+            return None, {"base": err.error}, err.acl
+        await self.async_set_unique_id(info.unique_id)
+        self._abort_if_unique_id_mismatch()
+        return self.async_update_reload_and_abort(entry, data_updates=updates), {}, ""
 
 
 def _number(low: int, high: int, unit: str) -> NumberSelector:
