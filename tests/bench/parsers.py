@@ -12,6 +12,7 @@ import argparse
 import gc
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -28,6 +29,7 @@ import orjson
 from custom_components.phonehome.core.addresses import address_info
 from custom_components.phonehome.core.conntrack import ParseResult, parse_luci_json, parse_proc
 from tests.bench import synthetic
+from tests.plugin.tools import SHELLS, time_awk_pass
 
 MEMORY_TARGET_MB: Final = 64.0
 MB: Final = 1 << 20
@@ -240,6 +242,15 @@ def _table(results: Sequence[Measurement]) -> str:
     return "\n".join(rows)
 
 
+def _plugin_pass(entries: int) -> dict[str, float]:
+    """Seconds of the rpcd plugin's awk pass over the table, per shell present here."""
+    return {
+        shell: round(time_awk_pass(shell, entries), 2)
+        for shell in SHELLS
+        if shutil.which(shell) is not None
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; print a table or JSON. Always 0."""
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__.splitlines()[0])
@@ -262,6 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     built = time.perf_counter() - started
     results = [measure(case, args.repeat) for case in cases]
     notes = missed(results)
+    plugin = _plugin_pass(args.entries)
     elapsed = time.perf_counter() - started
 
     if args.json:
@@ -284,6 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "total_s": round(elapsed, 2),
             "memory_target_mb": MEMORY_TARGET_MB,
             "formats": [asdict(m) for m in results],
+            "plugin_first_page_s": plugin,
             "missed": notes,
             "definitions": DEFINITIONS,
         }
@@ -301,6 +314,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print()
     print(_table(results))
+    print()
+    for shell, seconds in plugin.items():
+        print(
+            f"rpcd plugin under {shell}: {seconds:.2f} s to aggregate the {args.entries:,}-line "
+            "/proc table into a snapshot and answer its first page"
+        )
     print()
     width = max(map(len, DEFINITIONS))
     for name, text in DEFINITIONS.items():

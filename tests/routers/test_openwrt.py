@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -597,6 +598,7 @@ def test_ipv6_host_is_bracketed(http: aiohttp.ClientSession) -> None:
 
 
 ACL_FILE = Path(__file__).parents[2] / "router/openwrt/phonehome.json"
+PLUGIN = Path(__file__).parents[2] / "router/openwrt/phonehome"
 
 
 def _user_of_acl_file(password: str) -> User:
@@ -621,8 +623,19 @@ async def test_the_readme_acl_file_grants_what_a_poll_needs(
     assert emulator.calls["session.login"] == 1
 
 
-def test_the_readme_acl_file_grants_nothing_to_write() -> None:
-    assert set(json.loads(ACL_FILE.read_text())["phonehome"]) == {"description", "read"}
+def _plugin_methods() -> set[str]:
+    """The methods the rpcd plugin announces to rpcd (its own `list` answer)."""
+    listed = subprocess.run(
+        ["sh", str(PLUGIN), "list"], capture_output=True, text=True, check=True, timeout=10
+    )
+    return set(json.loads(listed.stdout))
+
+
+def test_the_acl_file_writes_only_the_plugins_flush() -> None:
+    acl = json.loads(ACL_FILE.read_text())["phonehome"]
+    assert set(acl) == {"description", "read", "write"}
+    assert acl["write"] == {"ubus": {"phonehome": ["flush"]}}
+    assert "flush" in _plugin_methods()
 
 
 def test_the_readme_shows_the_acl_file_as_it_is() -> None:
@@ -638,7 +651,8 @@ def test_the_acl_file_grants_exactly_the_required_rights() -> None:
         Right("ubus", obj, method) for obj, methods in grants["ubus"].items() for method in methods
     } | {Right("file", path, perm) for path, perms in grants["file"].items() for perm in perms}
     session = {Right("ubus", "session", "access"), Right("ubus", "session", "destroy")}
-    assert granted == set(REQUIRED_RIGHTS) | session
+    plugin = {Right("ubus", "phonehome", method) for method in _plugin_methods() - {"flush"}}
+    assert granted == set(REQUIRED_RIGHTS) | session | plugin
     assert len(set(REQUIRED_RIGHTS)) == len(REQUIRED_RIGHTS)
 
 

@@ -1,0 +1,1 @@
+"""Tests of the rpcd exec plugin router/openwrt/phonehome (POSIX sh + awk)."""
