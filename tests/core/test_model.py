@@ -53,3 +53,9 @@ def test_equal_flows_are_one_set_member() -> None:
 def test_flows_are_not_tracked_by_the_garbage_collector() -> None:
     # A poll makes 65,536 of them; holding only atoms they can never be in a cycle.
     assert not gc.is_tracked(_flow())
+
+
+def test_a_flow_stands_for_one_entry_unless_told() -> None:
+    assert _flow().connections == 1
+    assert _flow(connections=7).connections == 7
+    assert Flow.__struct_fields__[-1] == "connections"

@@ -20,14 +20,15 @@ from tests.lab.conftest import LabCapture
 
 from .tools import COLUMNS, MAX_REPLY, PLUGIN, Plugin, tool_dir
 
-Key = tuple[int, int, str, str, int | None]
+Key = tuple[int, int, str, str, int | None, bool]
 
 
 def expected_rows(text: str) -> dict[Key, list[Any]]:
     """The plugin's aggregation, computed from parse_proc (canonical addresses)."""
     groups: dict[Key, list[Any]] = defaultdict(lambda: [0, 0, None, None, None, None, None])
     for flow in parse_proc(text).flows:
-        group = groups[(flow.family, flow.protocol, flow.src, flow.dst, flow.dport)]
+        replied = flow.replied is not False
+        group = groups[(flow.family, flow.protocol, flow.src, flow.dst, flow.dport, replied)]
         group[0] += 1
         group[1] += flow.replied is False
         if flow.total_packets is not None:
@@ -54,7 +55,8 @@ def canonical(row: list[Any]) -> tuple[Key, list[Any]]:
     assert src is not None
     assert dst is not None
     assert src.family == dst.family == row[0]
-    return (row[0], row[1], src.address, dst.address, row[4]), row[5:]
+    assert row[6] in {0, row[5]}  # a row never mixes replied and unreplied entries
+    return (row[0], row[1], src.address, dst.address, row[4], row[6] == 0), row[5:]
 
 
 def read_all(
@@ -90,7 +92,7 @@ def check_table(text: str, rows: list[list[Any]]) -> None:
     got = [canonical(row) for row in rows]
     assert len({key for key, _ in got}) == len(got)
     assert dict(got) == expected_rows(text)
-    keys = [(row[0], row[1], row[2], row[3], row[4] or 0) for row in rows]
+    keys = [(row[0], row[1], row[2], row[3], row[4] or 0, row[6] == 0) for row in rows]
     assert keys == sorted(keys)
 
 

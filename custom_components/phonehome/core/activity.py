@@ -41,7 +41,7 @@ class DeviceActivity:
     internet_hosts: int
     """Distinct remote IPs within the window."""
     internet_connections: int
-    """Internet flows in the latest poll."""
+    """Internet connections (kernel entries: the sum of ``Flow.connections``) in the latest poll."""
     last_internet_contact: datetime | None
     """The latest poll time at which it had an internet flow."""
     destinations: tuple[Destination, ...]
@@ -138,7 +138,7 @@ class ActivityTracker:
 def _per_device(
     flows: list[Flow], owner: dict[str, str]
 ) -> tuple[dict[str, dict[DestinationKey, int | None]], dict[str, int]]:
-    """One poll's internet flows by device: bytes per destination, and the flow count."""
+    """One poll's internet flows by device: bytes per destination, and the connection count."""
     poll: dict[str, dict[DestinationKey, int | None]] = {}
     connections: dict[str, int] = {}
     internet = INTERNET_SCOPES
@@ -148,7 +148,7 @@ def _per_device(
         mac = owner.get(flow.src)
         if mac is None:
             continue
-        connections[mac] = connections.get(mac, 0) + 1
+        connections[mac] = connections.get(mac, 0) + flow.connections
         per_device = poll.setdefault(mac, {})
         key = (flow.dst, flow.dport, flow.protocol)
         total = flow.total_bytes

@@ -18,6 +18,10 @@ class Flow(msgspec.Struct, frozen=True, gc=False):
     a reference cycle) kept out of the garbage collector's scans; that matters at
     65,536 flows a poll. Fields a source does not report are None (LuCI, for
     example, drops the flags).
+
+    A flow usually stands for one kernel entry. A row of the rpcd plugin stands for
+    several (``connections``): the entries that differ only in source port, so its
+    ``sport`` is None, its counters are sums and its ``timeout`` the smallest.
     """
 
     family: int
@@ -58,3 +62,6 @@ class Flow(msgspec.Struct, frozen=True, gc=False):
     """Conntrack zone; 0, the default zone, where the source prints none."""
     secctx: str | None
     """Security context (SELinux) where the kernel has one."""
+    connections: int = 1
+    """Kernel entries this flow stands for: 1, or a row of the rpcd plugin, which groups
+    entries that differ only in source port."""

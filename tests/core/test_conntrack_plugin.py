@@ -1,0 +1,224 @@
+"""Rows of the phonehome rpcd plugin into flows, and the same analysis as /proc's."""
+
+import json
+import shutil
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from custom_components.phonehome.core.activity import ActivityTracker, DeviceActivity
+from custom_components.phonehome.core.addresses import AddressScope
+from custom_components.phonehome.core.conntrack import parse_proc
+from custom_components.phonehome.core.conntrack_plugin import (
+    decode_plugin_page,
+    parse_plugin_rows,
+)
+from custom_components.phonehome.core.model import Flow
+from custom_components.phonehome.core.parsing import ConntrackParseError, SkipReason
+from custom_components.phonehome.routers.base import LanDevice
+from tests.bench.synthetic import proc_text
+from tests.plugin.tools import Plugin, tool_dir
+
+ROW = [4, 17, "192.168.1.20", "203.0.113.5", 10001, 3, 3, 21, 1260, 0, 0, 29]
+ROW6 = [6, 6, "fd00:0:0:0:0:0:0:22", "2001:0db8:0000:0000:0000:0000:0000:0001", 443, 2, 0]
+ROW6 += [3, 300, 2, 200, None]
+ICMP = [4, 1, "192.168.1.21", "198.51.100.7", None, 1, 0, None, None, None, None, 10]
+
+
+def page(rows: list[Any], **fields: Any) -> bytes:
+    document = {"version": "1", "snapshot": "ab12", "total": len(rows), "offset": 0}
+    document |= {"rows": rows, "next": None, **fields}
+    return json.dumps(document).encode()
+
+
+def test_rows_become_flows() -> None:
+    result = parse_plugin_rows([ROW, ROW6, ICMP])
+    udp, tcp6, icmp = result.flows
+    assert udp == Flow(
+        4,
+        17,
+        "192.168.1.20",
+        "203.0.113.5",
+        None,
+        10001,
+        AddressScope.LAN,
+        AddressScope.DOCUMENTATION,
+        False,
+        None,
+        None,
+        29,
+        21,
+        1260,
+        0,
+        0,
+        False,
+        0,
+        0,
+        None,
+        3,
+    )
+    assert (tcp6.src, tcp6.dst, tcp6.replied, tcp6.timeout) == (
+        "fd00::22",
+        "2001:db8::1",
+        True,
+        None,
+    )
+    assert (tcp6.total_packets, tcp6.total_bytes, tcp6.reply_bytes, tcp6.connections) == (
+        5,
+        500,
+        200,
+        2,
+    )
+    assert (icmp.dport, icmp.total_bytes, icmp.reply_packets, icmp.connections) == (
+        None,
+        None,
+        None,
+        1,
+    )
+    assert result.stats.lines == result.stats.flows == 3
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ("nope", SkipReason.LAYOUT),
+        (ROW[:11], SkipReason.LAYOUT),
+        ([4, 17, 5, *ROW[3:]], SkipReason.ADDRESS),
+        ([4, 17, "999.1.1.1", *ROW[3:]], SkipReason.ADDRESS),
+        ([6, *ROW[1:]], SkipReason.FAMILY),
+        ([4, 17, "192.168.1.20", "2001:db8::1", *ROW[4:]], SkipReason.FAMILY),
+        ([4, 256, *ROW[2:]], SkipReason.PROTOCOL),
+        ([4, "udp", *ROW[2:]], SkipReason.PROTOCOL),
+        ([*ROW[:4], 65536, *ROW[5:]], SkipReason.PORT),
+        ([*ROW[:4], "443", *ROW[5:]], SkipReason.PORT),
+        ([*ROW[:5], 0, 0, *ROW[7:]], SkipReason.VALUE),
+        ([*ROW[:5], 3, 1, *ROW[7:]], SkipReason.VALUE),
+        ([*ROW[:5], 3, True, *ROW[7:]], SkipReason.VALUE),
+        ([*ROW[:7], None, *ROW[8:]], SkipReason.VALUE),
+        ([*ROW[:7], -1, *ROW[8:]], SkipReason.VALUE),
+        ([*ROW[:11], -5], SkipReason.VALUE),
+    ],
+)
+def test_bad_rows_are_skipped_and_counted(row: object, reason: SkipReason) -> None:
+    result = parse_plugin_rows([ROW, row])
+    assert len(result.flows) == 1
+    assert result.stats.skipped == Counter({reason: 1})
+    # The typed decoder refuses such a page; the loose one keeps every row for the check.
+    decoded = decode_plugin_page(page([ROW, row]))
+    assert parse_plugin_rows(decoded.rows).stats.skipped == Counter({reason: 1})
+
+
+def test_nothing_usable_raises() -> None:
+    with pytest.raises(ConntrackParseError, match="not one usable"):
+        parse_plugin_rows([["x"]])
+    with pytest.raises(ConntrackParseError, match="expected a list of rows, got dict"):
+        parse_plugin_rows({})
+    assert parse_plugin_rows([]).flows == []
+
+
+def test_page_is_decoded_typed() -> None:
+    body = page([ROW, ROW6], total=9, offset=4, next=6)
+    decoded = decode_plugin_page(body)
+    assert (decoded.snapshot, decoded.total, decoded.offset, decoded.next) == ("ab12", 9, 4, 6)
+    assert decoded.size == len(body)
+    assert [list(row) for row in decoded.rows] == [ROW, ROW6]
+    assert decode_plugin_page(body.decode()).size == len(body)
+
+
+def test_plugin_error_and_garbage_are_parse_errors() -> None:
+    with pytest.raises(ConntrackParseError, match="the plugin answered an error: no conntrack"):
+        decode_plugin_page(b'{"error":"no conntrack table"}')
+    with pytest.raises(ConntrackParseError, match="not a phonehome conntrack page"):
+        decode_plugin_page(b'{"rows": 5}')
+    with pytest.raises(ConntrackParseError, match="not a phonehome conntrack page"):
+        decode_plugin_page(b"<html>")
+
+
+# ---------------------------------------------------------------- against parse_proc
+
+
+def plugin_rows(text: str, directory: Path) -> list[Any]:
+    """Every row the real plugin prints for the table (busybox sh, else dash)."""
+    shell = "busybox" if shutil.which("busybox") else "dash"
+    if shutil.which(shell) is None:
+        pytest.skip("neither busybox nor dash is installed")
+    (directory / "tmp").mkdir()
+    (directory / "nf_conntrack").write_text(text)
+    env = {
+        "PHONEHOME_PROC": str(directory / "nf_conntrack"),
+        "PHONEHOME_TMP": str(directory / "tmp"),
+    }
+    plugin = Plugin(shell, tool_dir(shell, directory / "bin"), env)
+    rows: list[Any] = []
+    arguments: dict[str, Any] = {"offset": 0, "limit": 10000}
+    while True:
+        reply = plugin.call("conntrack", arguments)
+        rows += reply["rows"]
+        if reply["next"] is None:
+            return rows
+        arguments = {"offset": reply["next"], "limit": 10000, "snapshot": reply["snapshot"]}
+
+
+def per_source(flows: list[Flow]) -> dict[str, dict[str, Any]]:
+    """What the analysis needs of each source: hosts, destinations, connections, bytes."""
+    found: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {
+            "hosts": set(),
+            "destinations": set(),
+            "connections": 0,
+            "replied": 0,
+            "unreplied": 0,
+            "bytes": 0,
+        }
+    )
+    for flow in flows:
+        source = found[flow.src]
+        source["hosts"].add(flow.dst)
+        source["destinations"].add((flow.dst, flow.dport, flow.protocol))
+        source["connections"] += flow.connections
+        source["replied" if flow.replied is not False else "unreplied"] += flow.connections
+        source["bytes"] += flow.total_bytes or 0
+    return dict(found)
+
+
+def activity(flows: list[Flow], sources: list[str]) -> dict[str, DeviceActivity]:
+    devices = {
+        f"02:00:00:00:{n >> 8:02x}:{n & 255:02x}": LanDevice(
+            f"02:00:00:00:{n >> 8:02x}:{n & 255:02x}",
+            (src,) if "." in src else (),
+            (src,) if ":" in src else (),
+        )
+        for n, src in enumerate(sources)
+    }
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    result = ActivityTracker(timedelta(minutes=15), max_destinations=100000).update(
+        flows, devices, now
+    )
+    return {
+        mac: DeviceActivity(
+            mac,
+            device.internet_hosts,
+            device.internet_connections,
+            device.last_internet_contact,
+            tuple(sorted(device.destinations, key=lambda d: (d.ip, d.port or 0, d.protocol))),
+        )
+        for mac, device in result.items()
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_plugin_rows_give_the_analysis_of_parse_proc(seed: int, tmp_path: Path) -> None:
+    text = proc_text(3000, seed=seed)
+    proc_flows = parse_proc(text).flows
+    plugin = parse_plugin_rows(plugin_rows(text, tmp_path))
+    assert not plugin.stats.skipped
+    assert sum(flow.connections for flow in plugin.flows) == len(proc_flows)
+    assert any(flow.connections > 1 for flow in plugin.flows)
+    expected = per_source(proc_flows)
+    assert per_source(plugin.flows) == expected
+    lan = sorted(src for src in expected if src.startswith(("192.168.", "2a02:8071:1234:5600:")))
+    assert lan
+    assert activity(plugin.flows, lan) == activity(proc_flows, lan)
