@@ -68,6 +68,8 @@ class PhoneHomeState:
     """By MAC."""
     poll_duration: float
     """Seconds from the request to the finished analysis."""
+    table_source: str = "luci"
+    """Capabilities.table_source: "luci", "plugin" or "none" (not read)."""
 
 
 class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
@@ -153,6 +155,7 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
             devices=devices,
             activity=activity,
             poll_duration=round(time.monotonic() - started, 3),
+            table_source=snapshot.capabilities.table_source,
         )
 
     def _update_over_cap_issue(self, snapshot: Snapshot) -> None:

@@ -33,7 +33,10 @@ async def async_get_config_entry_diagnostics(
             "kind": data.router.kind,
             **asdict(data.info),
             "conntrack_cap": data.router.conntrack_cap,
-            "capabilities": {"byte_counters": state.byte_counters},
+            "capabilities": {
+                "byte_counters": state.byte_counters,
+                "table_source": state.table_source,
+            },
         },
         "last_poll": {
             "taken_at": state.taken_at.isoformat(),

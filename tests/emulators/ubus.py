@@ -8,6 +8,10 @@ conntrack table (``proc_text``: served through LuCI's own conversion, with the
 matching ``nf_conntrack_count``), host hints and DHCP leases, failure switches, and
 rpcd's death when a reply passes ubus's 1 MiB message limit.
 
+``plugin_installed`` adds the phonehome rpcd plugin: ``list phonehome`` answers its
+signatures, and its methods run the real script (router/openwrt/phonehome) in a
+worker thread, on a temporary copy of ``proc_text``, as rpcd runs it.
+
 Batches (a JSON array of requests) are answered as uhttpd does: one response per
 request, in order, computed one after another.
 """
@@ -16,8 +20,11 @@ import asyncio
 import contextlib
 import copy
 import json
+import shutil
 import ssl
+import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -26,6 +33,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from tests.emulators.luci_conntrack import conntrack_list
+from tests.plugin.tools import Plugin, tool_dir
 
 FIXTURES: Final = Path(__file__).parents[2].parent / "shared" / "fixtures" / "openwrt-24.10.8"
 NULL_SESSION: Final = "0" * 32
@@ -47,6 +55,13 @@ OBJECTS: Final = {
         "getDHCPLeases",
     },
 }
+PLUGIN_METHODS: Final = {"summary", "conntrack", "flush"}
+PLUGIN_SIGNATURES: Final = {
+    "summary": {},
+    "conntrack": {"offset": "number", "limit": "number", "snapshot": "string"},
+    "flush": {"ip": "string"},
+}
+"""What uhttpd's ``list phonehome`` shows of the plugin's ``list`` output."""
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -108,6 +123,8 @@ HASS_UBUS: Final = {
     "luci-rpc.getHostHints",
     "luci-rpc.getDHCPLeases",
     "luci-rpc.getNetworkDevices",
+    "phonehome.conntrack",
+    "phonehome.summary",
 }
 
 
@@ -179,6 +196,15 @@ class UbusEmulator:
     """Requested ``object.method`` (counted when received, whatever the answer)."""
     rpcd_alive: bool = True
     url: str = ""
+    plugin_installed: bool = False
+    """The phonehome rpcd plugin is in /usr/libexec/rpcd (and rpcd was restarted)."""
+    requests: int = 0
+    """HTTP requests received."""
+    plugin_hook: Callable[[Path, dict[str, Any]], None] | None = None
+    """Called with the plugin's directory (nf_conntrack, tmp/...) and the arguments
+    before each ``phonehome`` call runs: tests remove snapshots or the table there."""
+    reply_sizes: list[tuple[str, int]] = field(default_factory=list)
+    """(``object.method``, bytes of its payload) of every call answered with data."""
 
     def __post_init__(self) -> None:
         self.sessions: dict[str, str] = {}
@@ -187,6 +213,9 @@ class UbusEmulator:
         self.proc_text = ""
         self._runner: web.AppRunner | None = None
         self._closing = asyncio.Event()
+        self._plugin_dir: Path | None = None
+        self._plugin: Plugin | None = None
+        self._proc_written = False
         self.app = web.Application()
         self.app.router.add_post("/ubus", self._handle)
 
@@ -201,6 +230,7 @@ class UbusEmulator:
         """Set the kernel's /proc/net/nf_conntrack; the count follows (every line)."""
         self._proc_text = text
         self._entries = None  # converted on first getConntrackList only
+        self._proc_written = False
         self.files[COUNT_PATH] = f"{text.count(chr(10))}\n"
 
     def expire_sessions(self) -> None:
@@ -234,10 +264,51 @@ class UbusEmulator:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._plugin_dir is not None:
+            shutil.rmtree(self._plugin_dir, ignore_errors=True)
+            self._plugin_dir = None
+            self._plugin = None
+
+    def _plugin_of(self) -> Plugin:
+        """The plugin under busybox sh (else dash), its hooks in a temporary directory."""
+        if self._plugin is None or self._plugin_dir is None:
+            self._plugin_dir = Path(tempfile.mkdtemp(prefix="phonehome-emulator-"))
+            shell = "busybox" if shutil.which("busybox") else "dash"
+            for name in ("tmp", "sys"):
+                (self._plugin_dir / name).mkdir()
+            self._plugin = Plugin(
+                shell,
+                tool_dir(shell, self._plugin_dir / "bin"),
+                {
+                    "PHONEHOME_PROC": str(self._plugin_dir / "nf_conntrack"),
+                    "PHONEHOME_SYS": str(self._plugin_dir / "sys"),
+                    "PHONEHOME_TMP": str(self._plugin_dir / "tmp"),
+                    "PHONEHOME_FLUSH_TARGET": str(self._plugin_dir / "flush"),
+                },
+            )
+        if not self._proc_written:
+            (self._plugin_dir / "nf_conntrack").write_text(self._proc_text)
+            sysctl = self._plugin_dir / "sys"
+            (sysctl / "nf_conntrack_count").write_text(self.files[COUNT_PATH])
+            (sysctl / "nf_conntrack_acct").write_text(self.files.get(ACCT_PATH, "0\n"))
+            (sysctl / "nf_conntrack_max").write_text("65536\n")
+            self._proc_written = True
+        return self._plugin
+
+    async def _run_plugin(self, method: str, args: dict[str, Any]) -> object:
+        """``phonehome call METHOD`` with the args on stdin, in a worker thread."""
+        plugin = self._plugin_of()
+        arguments = {k: v for k, v in args.items() if k != "ubus_rpc_session"}
+        if self.plugin_hook is not None:
+            assert self._plugin_dir is not None
+            self.plugin_hook(self._plugin_dir, arguments)
+        out, _ = await asyncio.to_thread(plugin.run, ["call", method], dumps(arguments))
+        return json.loads(out)
 
     # ------------------------------------------------------------------ HTTP
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
         raw = await request.read()
         try:
             document = json.loads(raw)
@@ -328,6 +399,8 @@ class UbusEmulator:
             return self._error("malformed_request_json", None)
         request_id = item.get("id")
         params = item.get("params")
+        if item.get("jsonrpc") == "2.0" and item.get("method") == "list":
+            return self._list(params, request_id)
         if (
             item.get("jsonrpc") != "2.0"
             or item.get("method") != "call"
@@ -337,7 +410,7 @@ class UbusEmulator:
         ):
             return self._error("malformed_request_json", request_id)
         sid, obj, method, args = params
-        if not self.rpcd_alive or obj not in OBJECTS:
+        if not self.rpcd_alive or obj not in self._objects():
             return self._error("object_not_found", request_id)
         if obj == "session" and method == "login":
             if not self.anonymous_login:
@@ -350,9 +423,28 @@ class UbusEmulator:
             return self._error(
                 "call_expired_session" if user is None else "acl_denied_object", request_id
             )
-        if method not in OBJECTS[obj]:
+        if method not in self._objects()[obj]:
             return self._with_id(fixture_body("method_not_found"), request_id)
         return await self._dispatch(sid, user, obj, method, args, request_id)
+
+    def _objects(self) -> dict[str, set[str]]:
+        """The ubus objects rpcd registers now."""
+        if self.plugin_installed:
+            return {**OBJECTS, "phonehome": PLUGIN_METHODS}
+        return OBJECTS
+
+    def _list(self, params: object, request_id: object) -> dict[str, Any]:
+        """uhttpd's uh_ubus_send_list: no session, no ACL; names, or signatures per pattern."""
+        objects = self._objects() if self.rpcd_alive else {}
+        if not isinstance(params, list):
+            return {"jsonrpc": "2.0", "id": request_id, "result": sorted(objects)}
+        result: dict[str, Any] = {}
+        for pattern in params:
+            if pattern == "phonehome" and "phonehome" in objects:
+                result["phonehome"] = PLUGIN_SIGNATURES
+            elif isinstance(pattern, str) and pattern in objects:
+                result[pattern] = {method: {} for method in sorted(objects[pattern])}
+        return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
     def _login(self, args: dict[str, Any], request_id: object) -> dict[str, Any]:
         username, password = args.get("username"), args.get("password")
@@ -418,9 +510,13 @@ class UbusEmulator:
             if self._entries is None:
                 self._entries = conntrack_list(self._proc_text)
             payload = {"result": self._entries}
+        elif obj == "phonehome":
+            payload = await self._run_plugin(method, args)
         else:
             return self._status(5, request_id)
-        if len(dumps(payload)) > self.message_limit:
+        size = len(dumps(payload))
+        self.reply_sizes.append((key, size))
+        if size > self.message_limit:
             # rpcd cannot send it: uhttpd waits out its script timeout, then rpcd is gone
             await self._sleep(self.hang)
             self.rpcd_alive = False

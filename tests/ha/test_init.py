@@ -14,6 +14,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 
 from custom_components.phonehome.const import DOMAIN
 from custom_components.phonehome.coordinator import over_cap_issue_id
+from custom_components.phonehome.core.addresses import INTERNET_SCOPES
+from custom_components.phonehome.core.conntrack import parse_proc
 from tests.bench.synthetic import proc_text
 from tests.emulators.ubus import HASS_UBUS, Failure, UbusEmulator
 from tests.routers.test_openwrt import HINTS, LEASES, THREE_DEVICES
@@ -217,6 +219,32 @@ async def test_table_above_the_cap_raises_a_repair_and_is_never_read(
     await poll(hass, freezer)
     assert registry.async_get_issue(DOMAIN, issue_id) is None
     assert network.calls["luci.getConntrackList"] == calls + 1
+
+
+async def test_with_the_plugin_a_table_above_the_cap_is_read(
+    hass: HomeAssistant, config_entry: MockConfigEntry, network: UbusEmulator
+) -> None:
+    network.plugin_installed = True
+    text = THREE_DEVICES + proc_text(4000)
+    network.proc_text = text
+    await setup(hass, config_entry)
+    assert config_entry.state is ConfigEntryState.LOADED
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, over_cap_issue_id(config_entry.entry_id))
+    assert issue is None
+    assert network.calls["luci.getConntrackList"] == 0
+    assert network.calls["phonehome.conntrack"] >= 2
+    assert network.rpcd_alive
+    state = config_entry.runtime_data.coordinator.data
+    assert (state.table_read, state.table_source) == (True, "plugin")
+    camera = [
+        flow
+        for flow in parse_proc(text).flows
+        if flow.src == "192.168.1.20" and flow.dst_scope in INTERNET_SCOPES
+    ]
+    assert hass.states.get("sensor.b6f391692652_tracked_connections").state == "4004"
+    assert hass.states.get(CAMERA_HOSTS).state == str(len({flow.dst for flow in camera}))
+    connections = hass.states.get("sensor.garage_camera_internet_connections")
+    assert connections.state == str(len(camera))
 
 
 @pytest.mark.parametrize("entry_options", [{"conntrack_cap": 3}])

@@ -62,6 +62,9 @@ class Capabilities:
     """Flows carry bytes and packets (nf_conntrack_acct on)."""
     quarantine: bool = False
     cut_live_flows: bool = False
+    table_source: str = "luci"
+    """Where the table came from: "luci" (getConntrackList), "plugin" (the phonehome
+    rpcd plugin, paged), or "none" (left unread: above the cap without the plugin)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,19 @@
 """OpenWrt (22.03+) over ubus JSON-RPC: identity, connection table and LAN devices.
 
-One poll is at most two HTTP requests:
+One poll starts with a JSON-RPC batch: ``file read
+/proc/sys/net/netfilter/nf_conntrack_count`` (and ``nf_conntrack_acct``),
+``luci-rpc getHostHints`` and ``luci-rpc getDHCPLeases``. Then the table:
 
-1. a JSON-RPC batch: ``file read /proc/sys/net/netfilter/nf_conntrack_count`` (and
-   ``nf_conntrack_acct``), ``luci-rpc getHostHints`` and ``luci-rpc getDHCPLeases``;
-2. ``luci getConntrackList``, only when that count is at most ``conntrack_cap``.
-
-LuCI's getConntrackList builds one ubus reply for the whole table; past ubus's
-1 MiB message limit (roughly 4,000 entries) the call hangs, rpcd dies and the
-owner's LuCI stops working until rpcd restarts. So the count is always read
-first, and above the cap the table is left unread (``Snapshot.table_read`` False).
+- with the phonehome rpcd plugin installed (``connect`` asks ubus ``list
+  phonehome``), at any size through ``phonehome conntrack``: the first page (which
+  makes the plugin read /proc into a snapshot), then every other page of that
+  snapshot in one JSON-RPC batch (more only past ``max_bytes / 2`` of pages);
+  each page stays under 256 KiB, far from ubus's 1 MiB message limit;
+- without it, ``luci getConntrackList``, only when the count is at most
+  ``conntrack_cap``. LuCI builds one ubus reply for the whole table; past ubus's
+  1 MiB message limit (roughly 4,000 entries) the call hangs, rpcd dies and the
+  owner's LuCI stops working until rpcd restarts. So the count is always read
+  first, and above the cap the table is left unread (``Snapshot.table_read`` False).
 """
 
 import asyncio
@@ -24,6 +28,7 @@ import yarl
 
 from ..core.addresses import normalize_mac
 from ..core.conntrack import ConntrackParseError, ParseResult, parse_luci_json
+from ..core.conntrack_plugin import PluginPage, decode_plugin_page, parse_plugin_rows
 from .base import (
     Capabilities,
     LanDevice,
@@ -41,6 +46,17 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_CONNTRACK_CAP: Final = 3000
 """Largest table read with getConntrackList: well below the ~4,000 entries that kill rpcd."""
 CONNTRACK_TIMEOUT: Final = 30.0
+PLUGIN_TIMEOUT: Final = 60.0
+"""Seconds for the plugin's first page: its awk pass over a full table on a small router."""
+PLUGIN_OBJECT: Final = "phonehome"
+PLUGIN_PAGE_LIMIT: Final = 10000
+"""Rows asked for in the first page (the plugin's most); it stops earlier at 256 KiB."""
+PLUGIN_PAGE_BYTES: Final = 256 * 1024
+"""The plugin stops a page before its reply reaches this size."""
+PLUGIN_PAGE_SLACK: Final = 1024
+"""Room for the page's other fields."""
+PLUGIN_ROW_MARGIN: Final = 64
+"""Bytes two IPv6 addresses (39 characters at most) may take beyond two IPv4 ones (7 at least)."""
 COUNT_PATH: Final = "/proc/sys/net/netfilter/nf_conntrack_count"
 ACCT_PATH: Final = "/proc/sys/net/netfilter/nf_conntrack_acct"
 LAN_BRIDGE: Final = "br-lan"
@@ -99,10 +115,15 @@ class OpenWrtRouter:
         timeout: float = DEFAULT_TIMEOUT,
         conntrack_timeout: float = CONNTRACK_TIMEOUT,
         max_bytes: int = DEFAULT_MAX_BYTES,
+        plugin_timeout: float = PLUGIN_TIMEOUT,
     ) -> None:
         self.host = host
         self.conntrack_cap = conntrack_cap
         self._conntrack_timeout = conntrack_timeout
+        self._plugin_timeout = plugin_timeout
+        self._max_bytes = max_bytes
+        self.plugin = False
+        """The phonehome rpcd plugin is installed and this user may read through it."""
         url = yarl.URL.build(
             scheme="https" if ssl else "http", host=host.strip("[]"), port=port, path="/ubus"
         )
@@ -129,6 +150,7 @@ class OpenWrtRouter:
         if isinstance(release, dict):
             firmware = _text(release.get("description")) or _text(release.get("version"))
         hostname = _text(board.get("hostname"))
+        self.plugin = await self._detect_plugin()
         return RouterInfo(
             unique_id=unique_id,
             name=hostname or self.host,
@@ -192,14 +214,18 @@ class OpenWrtRouter:
             acct = None
         devices = _merge_devices(hints_result.unwrap(), leases_result.unwrap())
 
-        parsed = await self._read_table(count)
+        parsed = await self._read_plugin_table() if self.plugin else None
+        source = "plugin"
+        if parsed is None:
+            parsed = await self._read_table(count)
+            source = "luci" if parsed is not None else "none"
         flows = parsed.flows if parsed is not None else []
         counters = any(flow.total_bytes is not None for flow in flows) if flows else acct == 1
         return Snapshot(
             taken_at=datetime.now(UTC),
             flows=flows,
             devices=devices,
-            capabilities=Capabilities(byte_counters=counters),
+            capabilities=Capabilities(byte_counters=counters, table_source=source),
             conntrack_count=count,
             table_read=parsed is not None,
             parse_stats=parsed.stats if parsed is not None else None,
@@ -239,6 +265,101 @@ class OpenWrtRouter:
         except ConntrackParseError as err:
             raise RouterResponseError(f"luci getConntrackList: {err}") from err
 
+    async def _detect_plugin(self) -> bool:
+        """Whether ubus lists the phonehome object with its conntrack method."""
+        try:
+            objects = await self.ubus.list_signatures(PLUGIN_OBJECT)
+        except RouterError as err:
+            _LOGGER.debug("%s: ubus list %s failed (%s): no plugin", self.host, PLUGIN_OBJECT, err)
+            return False
+        methods = objects.get(PLUGIN_OBJECT)
+        return isinstance(methods, dict) and "conntrack" in methods
+
+    async def _read_plugin_table(self) -> ParseResult | None:
+        """The whole table through the plugin; None when this user may not call it.
+
+        A page answered from another snapshot (the plugin started a new one, e.g.
+        after its snapshot file expired) restarts the read once.
+        """
+        try:
+            try:
+                rows = await self._plugin_rows()
+            except _SnapshotChangedError:
+                rows = await self._plugin_rows()
+        except _SnapshotChangedError as err:
+            raise RouterResponseError(
+                f"phonehome conntrack: the snapshot changed while reading it, twice ({err})"
+            ) from err
+        except RouterPermissionError as err:
+            # Installed, but not granted to this user: read as without the plugin.
+            _LOGGER.warning(
+                "%s has the phonehome plugin but the router user may not call "
+                "phonehome conntrack (%s); reading the table without it",
+                self.host,
+                err,
+            )
+            self.plugin = False
+            return None
+        try:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(None, parse_plugin_rows, rows)
+        except ConntrackParseError as err:
+            raise RouterResponseError(f"phonehome conntrack: {err}") from err
+
+    async def _plugin_pages(self, calls: list[UbusCall], timeout: float) -> list[PluginPage]:  # noqa: ASYNC109
+        """One batch of conntrack calls, decoded off the event loop."""
+        payloads = await self.ubus.batch_raw(calls, timeout=timeout)
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(None, _decode_pages, payloads)
+        except ConntrackParseError as err:
+            raise RouterResponseError(f"phonehome conntrack: {err}") from err
+
+    async def _plugin_rows(self) -> list[Any]:
+        """Every row of one snapshot: the first page, then the others in few batches."""
+        first_call = UbusCall(PLUGIN_OBJECT, "conntrack", {"offset": 0, "limit": PLUGIN_PAGE_LIMIT})
+        (first,) = await self._plugin_pages([first_call], self._plugin_timeout)
+        snapshot = first.snapshot
+        rows: list[Any] = list(first.rows)
+        if first.next is None:
+            return rows
+        if not first.rows:
+            raise RouterResponseError("phonehome conntrack: the first page holds no row")
+        # Later pages ask as many rows as fit in 256 KiB were each row as long as the
+        # first page's average plus two IPv6 addresses in place of two IPv4 ones (the
+        # first page is IPv4 when there is any: rows sort by family). A page that
+        # still stops early leaves a gap, read in one more batch.
+        row_bytes = first.size // len(first.rows) + PLUGIN_ROW_MARGIN
+        per_page = max(1, (PLUGIN_PAGE_BYTES - PLUGIN_PAGE_SLACK) // row_bytes)
+        per_batch = max(1, self._max_bytes // 2 // PLUGIN_PAGE_BYTES)
+        pages: dict[int, PluginPage] = {first.offset: first}
+        missing = [(first.next, first.total)]
+        while missing:
+            offsets = [offset for start, end in missing for offset in range(start, end, per_page)][
+                :per_batch
+            ]
+            calls = [
+                UbusCall(
+                    PLUGIN_OBJECT,
+                    "conntrack",
+                    {"offset": offset, "limit": per_page, "snapshot": snapshot},
+                )
+                for offset in offsets
+            ]
+            for offset, page in zip(
+                offsets, await self._plugin_pages(calls, self._plugin_timeout), strict=True
+            ):
+                if page.snapshot != snapshot:
+                    raise _SnapshotChangedError(f"{snapshot} became {page.snapshot}")
+                if page.offset != offset or not page.rows:
+                    raise RouterResponseError(
+                        f"phonehome conntrack: asked for offset {offset}, got {page.offset} "
+                        f"with {len(page.rows)} rows"
+                    )
+                pages[offset] = page
+            missing = _gaps(pages, first.total)
+        return _rows_in_order(pages)
+
     def _lan_mac(self, devices: dict[str, Any]) -> str:
         """The router's stable id: the LAN bridge's MAC, else the first wired port's.
 
@@ -275,6 +396,35 @@ class OpenWrtRouter:
                 "cannot identify the router"
             )
         return min(candidates)[2]
+
+
+class _SnapshotChangedError(Exception):
+    """A page came from another snapshot than the first page's."""
+
+
+def _decode_pages(payloads: list[bytes]) -> list[PluginPage]:
+    return [decode_plugin_page(payload) for payload in payloads]
+
+
+def _gaps(pages: dict[int, PluginPage], total: int) -> list[tuple[int, int]]:
+    """The row ranges [start, end) that no page read yet."""
+    gaps: list[tuple[int, int]] = []
+    covered = 0
+    for offset, page in sorted(pages.items()):
+        if offset > covered:
+            gaps.append((covered, offset))
+        covered = max(covered, offset + len(page.rows))
+    if covered < total:
+        gaps.append((covered, total))
+    return gaps
+
+
+def _rows_in_order(pages: dict[int, PluginPage]) -> list[Any]:
+    """The pages' rows by offset, each row once (pages that filled a gap may overlap)."""
+    rows: list[Any] = []
+    for offset, page in sorted(pages.items()):
+        rows += page.rows[max(0, len(rows) - offset) :]
+    return rows
 
 
 def _text(value: object) -> str | None:

@@ -297,6 +297,55 @@ class UbusClient:
                 await self._relogin(sid)
         return results
 
+    async def batch_raw(
+        self,
+        calls: Sequence[UbusCall],
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> list[bytes]:
+        """Run the calls in one batch; the payload bytes of each, in order.
+
+        For large payloads that a typed decoder reads straight from the bytes. Every
+        call must succeed: the first failure is raised (after one fresh login when a
+        call was refused with -32002).
+        """
+        for attempt in (1, 2):
+            sid = await self._ensure_session()
+            first_id = next(self._ids)
+            requests = [self._request(sid, call, first_id + n) for n, call in enumerate(calls)]
+            self._ids = itertools.count(first_id + len(calls))
+            body = await self._post(requests, timeout or self._timeout)
+            envelopes = self._decode_batch(body, first_id, len(calls))
+            payloads: list[bytes] = []
+            try:
+                for call, envelope in zip(calls, envelopes, strict=True):
+                    result = self._status(envelope, call)
+                    payloads.append(bytes(result[1]) if len(result) > 1 else b"{}")
+            except _AccessDeniedError:
+                if attempt == 1:
+                    await self._relogin(sid)
+                    continue
+                raise self._denied(call) from None
+            return payloads
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def list_signatures(self, pattern: str) -> dict[str, Any]:
+        """``ubus list PATTERN`` (JSON-RPC method "list"): object -> method signatures.
+
+        uhttpd answers it without a session or ACL check (uh_ubus_send_list); an
+        object that does not exist is simply absent from the result.
+        """
+        request = {"jsonrpc": "2.0", "id": next(self._ids), "method": "list", "params": [pattern]}
+        body = await self._post(request, self._timeout)
+        try:
+            document = _PAYLOAD.decode(body)
+        except msgspec.DecodeError as err:
+            raise RouterResponseError(
+                f"{self.url} did not answer list with a JSON-RPC response ({err})"
+            ) from err
+        result = document.get("result")
+        return result if isinstance(result, dict) else {}
+
     # ------------------------------------------------------------------ internals
 
     def _request(
