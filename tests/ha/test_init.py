@@ -221,11 +221,11 @@ async def test_table_above_the_cap_raises_a_repair_and_is_never_read(
     assert network.calls["luci.getConntrackList"] == calls + 1
 
 
-async def test_with_the_plugin_a_table_above_the_cap_is_read(
+async def test_with_the_plugin_a_65536_entry_table_reaches_home_assistant(
     hass: HomeAssistant, config_entry: MockConfigEntry, network: UbusEmulator
 ) -> None:
     network.plugin_installed = True
-    text = THREE_DEVICES + proc_text(4000)
+    text = THREE_DEVICES + proc_text(65536 - THREE_DEVICES.count("\n"))
     network.proc_text = text
     await setup(hass, config_entry)
     assert config_entry.state is ConfigEntryState.LOADED
@@ -234,6 +234,7 @@ async def test_with_the_plugin_a_table_above_the_cap_is_read(
     assert network.calls["luci.getConntrackList"] == 0
     assert network.calls["phonehome.conntrack"] >= 2
     assert network.rpcd_alive
+    assert max(size for _, size in network.reply_sizes) < 256 * 1024
     state = config_entry.runtime_data.coordinator.data
     assert (state.table_read, state.table_source) == (True, "plugin")
     camera = [
@@ -241,7 +242,7 @@ async def test_with_the_plugin_a_table_above_the_cap_is_read(
         for flow in parse_proc(text).flows
         if flow.src == "192.168.1.20" and flow.dst_scope in INTERNET_SCOPES
     ]
-    assert hass.states.get("sensor.b6f391692652_tracked_connections").state == "4004"
+    assert hass.states.get("sensor.b6f391692652_tracked_connections").state == "65536"
     assert hass.states.get(CAMERA_HOSTS).state == str(len({flow.dst for flow in camera}))
     connections = hass.states.get("sensor.garage_camera_internet_connections")
     assert connections.state == str(len(camera))
