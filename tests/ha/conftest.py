@@ -11,6 +11,7 @@ from syrupy.assertion import SnapshotAssertion
 
 from custom_components.phonehome.const import CONF_ROUTER_KIND, DOMAIN, ROUTER_KIND_OPENWRT
 from tests.emulators.ubus import UbusEmulator
+from tests.routers.test_openwrt import HINTS, LEASES, THREE_DEVICES
 
 
 @pytest.fixture
@@ -20,6 +21,21 @@ async def ubus_emulator(socket_enabled: None) -> AsyncIterator[UbusEmulator]:
     await emulator.start()
     yield emulator
     await emulator.close()
+
+
+@pytest.fixture
+def network(ubus_emulator: UbusEmulator) -> UbusEmulator:
+    """Three LAN devices (a camera, a TV, a laptop) and their flows."""
+    ubus_emulator.proc_text = THREE_DEVICES
+    ubus_emulator.host_hints = HINTS
+    ubus_emulator.dhcp_leases = LEASES
+    return ubus_emulator
+
+
+async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Set the entry up and let its first poll finish."""
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
 
 
 @pytest.fixture

@@ -18,20 +18,12 @@ from custom_components.phonehome.core.addresses import INTERNET_SCOPES
 from custom_components.phonehome.core.conntrack import parse_proc
 from tests.bench.synthetic import proc_text
 from tests.emulators.ubus import HASS_UBUS, Failure, UbusEmulator
+from tests.ha.conftest import setup
 from tests.routers.test_openwrt import HINTS, LEASES, THREE_DEVICES
 
 CAMERA = "c0:ff:ee:00:00:01"
 CAMERA_HOSTS = "sensor.garage_camera_internet_hosts"
 POLL = timedelta(seconds=30)
-
-
-@pytest.fixture
-def network(ubus_emulator: UbusEmulator) -> UbusEmulator:
-    """Three LAN devices and their flows."""
-    ubus_emulator.proc_text = THREE_DEVICES
-    ubus_emulator.host_hints = HINTS
-    ubus_emulator.dhcp_leases = LEASES
-    return ubus_emulator
 
 
 async def poll(
@@ -46,11 +38,6 @@ async def poll(
 def ours(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     """Records of this integration (not asyncio's slow-callback notes under frozen time)."""
     return [r for r in caplog.records if r.name.startswith("custom_components.phonehome")]
-
-
-async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
 
 
 async def test_setup_and_unload(

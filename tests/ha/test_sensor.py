@@ -17,26 +17,12 @@ from syrupy.assertion import SnapshotAssertion
 
 from custom_components.phonehome.const import DOMAIN, TOP_DESTINATIONS
 from tests.emulators.ubus import UbusEmulator
-from tests.routers.test_openwrt import HINTS, LEASES, THREE_DEVICES
+from tests.ha.conftest import setup
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 ROUTER = "94:83:c4:00:00:01"
 
 pytestmark = pytest.mark.freeze_time(T0)
-
-
-@pytest.fixture
-def network(ubus_emulator: UbusEmulator) -> UbusEmulator:
-    """Three LAN devices: a camera, a TV (no flows of its own name) and a laptop on IPv6."""
-    ubus_emulator.proc_text = THREE_DEVICES
-    ubus_emulator.host_hints = HINTS
-    ubus_emulator.dhcp_leases = LEASES
-    return ubus_emulator
-
-
-async def setup(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
 
 
 def udp_line(src: str, dst: str, dport: int, sport: int) -> str:
