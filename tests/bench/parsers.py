@@ -20,6 +20,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Final
@@ -27,11 +28,14 @@ from typing import Any, Final
 import orjson
 
 from custom_components.phonehome.core.addresses import address_info
+from custom_components.phonehome.core.analyzer import Analyzer
 from custom_components.phonehome.core.conntrack import ParseResult, parse_luci_json, parse_proc
 from tests.bench import synthetic
 from tests.plugin.tools import SHELLS, time_awk_pass
 
 MEMORY_TARGET_MB: Final = 64.0
+ANALYSIS_TARGET: Final = 4.0
+"""An analyzer pass within this many times orjson.loads of the same table's LuCI JSON."""
 MB: Final = 1 << 20
 REPO: Final = Path(__file__).resolve().parents[2]
 DEFINITIONS: Final = {
@@ -242,6 +246,32 @@ def _table(results: Sequence[Measurement]) -> str:
     return "\n".join(rows)
 
 
+def _analysis(
+    proc: str, payload: bytes, shape: tuple[int, int, int], repeat: int
+) -> dict[str, Any]:
+    """One analyzer pass over the table's flows (a later poll's), against orjson.loads."""
+    flows = parse_proc(proc).flows
+    owners = synthetic.lan_owners(shape[1], shape[2])
+    analyzer = Analyzer()
+    now = datetime.now(UTC)
+    first = _clock(lambda: analyzer.update(flows, owners, now))
+    passes = [
+        _clock(partial(analyzer.update, flows, owners, now + timedelta(seconds=30 * (n + 1))))
+        for n in range(repeat)
+    ]
+    floor = min(_clock(partial(orjson.loads, payload)) for _ in range(repeat))
+    ratio = min(passes) / floor
+    return {
+        "flows": len(flows),
+        "first_ms": round(first * 1000, 1),
+        "pass_ms": round(min(passes) * 1000, 1),
+        "floor_ms": round(floor * 1000, 1),
+        "ratio": round(ratio, 2),
+        "target": ANALYSIS_TARGET,
+        "met": ratio <= ANALYSIS_TARGET,
+    }
+
+
 def _plugin_pass(entries: int) -> dict[str, float]:
     """Seconds of the rpcd plugin's awk pass over the table, per shell present here."""
     return {
@@ -274,6 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = [measure(case, args.repeat) for case in cases]
     notes = missed(results)
     plugin = _plugin_pass(args.entries)
+    analysis = _analysis(proc, payload, shape, args.repeat)
+    if not analysis["met"]:
+        notes.append(f"analyzer: {analysis['ratio']}x orjson.loads > {ANALYSIS_TARGET:g}x")
     elapsed = time.perf_counter() - started
 
     if args.json:
@@ -297,6 +330,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "memory_target_mb": MEMORY_TARGET_MB,
             "formats": [asdict(m) for m in results],
             "plugin_first_page_s": plugin,
+            "analysis": analysis,
             "missed": notes,
             "definitions": DEFINITIONS,
         }
@@ -315,6 +349,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(_table(results))
     print()
+    print(
+        f"analyzer: one pass over {analysis['flows']:,} flows of {args.devices} devices "
+        f"{analysis['pass_ms']} ms, {analysis['ratio']}x orjson.loads of the LuCI JSON "
+        f"(target <= {ANALYSIS_TARGET:g}x: {'met' if analysis['met'] else 'NOT MET'}); "
+        f"first pass {analysis['first_ms']} ms"
+    )
     for shell, seconds in plugin.items():
         print(
             f"rpcd plugin under {shell}: {seconds:.2f} s to aggregate the {args.entries:,}-line "

@@ -564,6 +564,17 @@ class _Generator:
         )
 
 
+def lan_owners(devices: int = DEVICES, seed: int = SEED) -> dict[str, str]:
+    """LAN address -> a MAC per device, for the devices the table is drawn from."""
+    drawn = _devices(random.Random(seed), devices)
+    return {
+        address: f"02:00:00:00:{index // 256:02x}:{index % 256:02x}"
+        for index, device in enumerate(drawn)
+        for address in (device.ipv4, device.gua, device.ula)
+        if address
+    }
+
+
 @lru_cache(maxsize=4)
 def table(entries: int = ENTRIES, devices: int = DEVICES, seed: int = SEED) -> tuple[Entry, ...]:
     """The entries of one seeded table (cached: the three formats render the same one)."""

@@ -1,0 +1,624 @@
+"""Windowed per-device profiles of internet traffic, and the findings they raise.
+
+Input per update: the poll's flows, an ``owners`` mapping from LAN address to
+device MAC (build it with ``owners_from(devices)``), and the poll time. A flow
+counts when its destination scope is one of ``INTERNET_SCOPES`` and its source
+address belongs to a device; everything else is ignored. This keeps ``core`` free
+of ``routers`` (the mapping is all the analyzer needs of a LanDevice).
+
+The first pass over the flows does a few dict operations per flow: it sums
+``Flow.connections`` per (device, remote ip, port, protocol) and remembers the
+unreplied entries. The rules then run per device over its destinations in the
+window, a much smaller set.
+
+``unreplied_attempts`` counts only flows with ``replied is False``. Sources that
+drop the kernel's flags (LuCI's getConntrackList) give ``replied is None``; those
+flows never count, so the rule is silent on such routers rather than wrong.
+"""
+
+import ipaddress
+import itertools
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from socket import AF_INET6, inet_ntop, inet_pton
+from typing import Any, Final, Literal, NamedTuple, Protocol
+
+from .addresses import INTERNET_SCOPES
+from .model import Flow
+from .signatures import Signature, SignatureIndex, load_signatures
+
+STATE_VERSION: Final = 1
+UDP: Final = 17
+TCP: Final = 6
+PROTOCOL_NAMES: Final = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 47: "gre"}
+
+FANOUT_EXCLUDED_PORTS: Final = frozenset({443, 123, 53, 853})
+"""UDP ports that reach many hosts by design: QUIC (443) fans out to CDNs, NTP (123)
+to pools; DNS (53) and DNS over QUIC (853) are the dns_bypass rule's business."""
+DNS_PORTS: Final = {(UDP, 53), (TCP, 53), (TCP, 853), (UDP, 853)}
+"""Plain DNS, DNS over TLS, and DNS over QUIC (RFC 9250, UDP 853)."""
+
+MAX_BASELINE: Final = 4096
+MAX_ATTEMPTS: Final = 4096
+"""Unreplied entries remembered per device: enough to pass any sane threshold."""
+MAX_LISTED: Final = 20
+"""Destinations listed in one finding."""
+
+type Policy = Literal["monitor", "learn", "local_only"]
+type Severity = Literal["low", "medium", "high"]
+type FindingKind = Literal[
+    "signature",
+    "p2p_fanout",
+    "unreplied_attempts",
+    "dns_bypass",
+    "local_only_violation",
+    "new_destination",
+    "shared_p2p_server",
+]
+type _DestKey = tuple[str, int | None, int]
+type _BaselineKey = tuple[str, int | None, int]
+P2P_KINDS: Final = frozenset({"signature", "p2p_fanout"})
+
+
+class HasAddresses(Protocol):
+    """What ``owners_from`` needs of a LAN device (routers.base.LanDevice fits)."""
+
+    @property
+    def mac(self) -> str: ...  # noqa: D102
+    @property
+    def ipv4(self) -> tuple[str, ...]: ...  # noqa: D102
+    @property
+    def ipv6(self) -> tuple[str, ...]: ...  # noqa: D102
+
+
+def owners_from(devices: Iterable[HasAddresses]) -> dict[str, str]:
+    """Address -> MAC of every LAN device's IPv4 and IPv6 addresses."""
+    owners: dict[str, str] = {}
+    for device in devices:
+        for address in (*device.ipv4, *device.ipv6):
+            owners[address] = device.mac
+    return owners
+
+
+@dataclass(frozen=True, slots=True)
+class AllowEntry:
+    """A destination that never raises a finding."""
+
+    network: str
+    """An address or CIDR."""
+    mac: str | None = None
+    """The device it applies to; None for every device."""
+    port: int | None = None
+    protocol: int | None = None
+
+    def __post_init__(self) -> None:
+        """Fail early on a bad network."""
+        ipaddress.ip_network(self.network, strict=False)
+
+
+@dataclass(frozen=True, slots=True)
+class AnalyzerSettings:
+    """Thresholds, allow-list and per-device policies (all options of the integration)."""
+
+    window: timedelta = timedelta(minutes=15)
+    fanout_hosts: int = 3
+    unreplied_attempts: int = 20
+    learning_period: timedelta = timedelta(hours=24)
+    lan_resolvers: frozenset[str] = frozenset()
+    """Resolvers the LAN sanctions. Empty: only LAN-scope addresses (never WAN) count."""
+    allow: tuple[AllowEntry, ...] = ()
+    policies: Mapping[str, Policy] = field(default_factory=dict)
+    """MAC -> policy; missing MACs get ``default_policy``."""
+    default_policy: Policy = "learn"
+
+
+class FindingDestination(NamedTuple):
+    """One remote endpoint involved in a finding."""
+
+    ip: str
+    port: int | None
+    protocol: str
+    country: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """Something a device does that its owner may not have agreed to."""
+
+    device: str
+    kind: FindingKind
+    destinations: tuple[FindingDestination, ...]
+    first_seen: datetime
+    last_seen: datetime
+    count: int
+    """Connections seen (summed over polls) for the destinations involved."""
+    severity: Severity
+    explanation: str
+    signature: str | None = None
+    key: str = ""
+    """Identifies the finding within its device and kind (port, signature id, ...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceReport:
+    """A device's active findings."""
+
+    mac: str
+    findings: tuple[Finding, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisResult:
+    """Outcome of one update."""
+
+    devices: dict[str, DeviceReport]
+    new_findings: tuple[Finding, ...]
+    """Findings that appeared in this update (not re-announced while they stay active)."""
+
+
+class _Dest:
+    __slots__ = ("count", "first_seen", "last_seen")
+
+    def __init__(self, now: datetime, count: int) -> None:
+        self.first_seen = now
+        self.last_seen = now
+        self.count = count
+
+
+class _Device:
+    __slots__ = ("active", "attempts", "baseline", "dests", "first_seen")
+
+    def __init__(self, now: datetime) -> None:
+        self.first_seen = now
+        self.dests: dict[_DestKey, _Dest] = {}
+        self.attempts: dict[tuple[str, int | None, int, int | None], tuple[datetime, int]] = {}
+        self.baseline: dict[_BaselineKey, None] = {}
+        self.active: dict[tuple[FindingKind, str], Finding] = {}
+
+
+@lru_cache(maxsize=1 << 16)
+def network_of(ip: str) -> str:
+    """The /24 (IPv4) or /48 (IPv6) holding an address, as a baseline key part.
+
+    Addresses come canonical from the parsers, so plain text work is enough for IPv4.
+    """
+    if ":" not in ip:
+        return ip[: ip.rfind(".")] + ".0/24"
+    packed = inet_pton(AF_INET6, ip)
+    return inet_ntop(AF_INET6, packed[:6] + bytes(10)) + "/48"
+
+
+def _no_country(_ip: str) -> str | None:
+    return None
+
+
+def _hosts(count: int, kind: str = "") -> str:
+    return f"{count} {kind}host" if count == 1 else f"{count} {kind}hosts"
+
+
+def _protocol_name(protocol: int) -> str:
+    return PROTOCOL_NAMES.get(protocol, str(protocol))
+
+
+class Analyzer:
+    """Per-device windowed profiles and findings; not thread-safe, call one at a time."""
+
+    def __init__(
+        self,
+        settings: AnalyzerSettings | None = None,
+        signatures: Iterable[Signature] | None = None,
+        country_of: Callable[[str], str | None] = _no_country,
+    ) -> None:
+        self.settings = settings or AnalyzerSettings()
+        self.index = SignatureIndex(load_signatures() if signatures is None else signatures)
+        self.country_of = country_of
+        self._devices: dict[str, _Device] = {}
+        self._allow = tuple(
+            (entry, ipaddress.ip_network(entry.network, strict=False))
+            for entry in self.settings.allow
+        )
+
+    # ------------------------------------------------------------ update
+
+    def update(  # noqa: PLR0912 - one pass, several cheap steps
+        self, flows: Iterable[Flow], owners: Mapping[str, str], now: datetime
+    ) -> AnalysisResult:
+        """Fold one poll in and return every device's active findings."""
+        poll, unreplied = _fold(flows, owners)
+        devices = self._devices
+        for mac in set(owners.values()):
+            if mac not in devices:
+                devices[mac] = _Device(now)
+        cutoff = now - self.settings.window
+        for state in devices.values():
+            _expire(state, cutoff)
+        allowed = self._allowed if self._allow else None
+        learning = {mac for mac, state in devices.items() if self._learning(mac, state, now)}
+        for (mac, ip, port, protocol), count in poll.items():
+            if allowed is not None and allowed(mac, ip, port, protocol):
+                continue
+            state = devices[mac]
+            dests = state.dests
+            key = (ip, port, protocol)
+            record = dests.get(key)
+            if record is None:
+                dests[key] = _Dest(now, count)
+                if mac in learning:
+                    state.baseline[network_of(ip), port, protocol] = None
+            else:
+                record.last_seen = now
+                record.count += count
+        for (mac, ip, port, protocol, sport), count in unreplied.items():
+            if allowed is not None and allowed(mac, ip, port, protocol):
+                continue
+            devices[mac].attempts[(ip, port, protocol, sport)] = (now, count)
+
+        found: dict[str, list[Finding]] = {}
+        for mac in learning:
+            _cap_baseline(devices[mac])
+        for mac, state in devices.items():
+            found[mac] = self._rules(mac, state)
+        self._shared(found)
+
+        reports: dict[str, DeviceReport] = {}
+        new: list[Finding] = []
+        for mac, state in devices.items():
+            findings = found[mac]
+            active = {(finding.kind, finding.key): finding for finding in findings}
+            new.extend(f for k, f in active.items() if k not in state.active)
+            state.active = active
+            reports[mac] = DeviceReport(mac, tuple(findings))
+        return AnalysisResult(reports, tuple(new))
+
+    def forget(self, macs: Iterable[str]) -> None:
+        """Drop everything remembered about these devices."""
+        for mac in macs:
+            self._devices.pop(mac, None)
+
+    def reset_baseline(self, mac: str, now: datetime) -> None:
+        """Start learning this device again from now."""
+        state = self._devices.get(mac)
+        if state is not None:
+            state.baseline = {
+                (network_of(ip), port, protocol): None for ip, port, protocol in state.dests
+            }
+            state.first_seen = now
+
+    def _allowed(self, mac: str, ip: str, port: int | None, protocol: int) -> bool:
+        address = ipaddress.ip_address(ip)
+        for entry, network in self._allow:
+            if (
+                (entry.mac is None or entry.mac == mac)
+                and (entry.port is None or entry.port == port)
+                and (entry.protocol is None or entry.protocol == protocol)
+                and address in network
+            ):
+                return True
+        return False
+
+    def _policy(self, mac: str) -> Policy:
+        return self.settings.policies.get(mac, self.settings.default_policy)
+
+    def _learning(self, mac: str, state: _Device, now: datetime) -> bool:
+        """Whether this device's new destinations go into its baseline now."""
+        return (
+            self._policy(mac) == "learn" and now - state.first_seen < self.settings.learning_period
+        )
+
+    # ------------------------------------------------------------ rules
+
+    def _rules(self, mac: str, state: _Device) -> list[Finding]:  # noqa: PLR0912, PLR0915
+        """Every per-device rule over the device's destinations in the window."""
+        if not state.dests and not state.attempts:
+            return []
+        settings = self.settings
+        policy = self._policy(mac)
+        udp_by_port: dict[int | None, list[_DestKey]] = {}
+        by_signature: dict[str, tuple[Signature, list[_DestKey]]] = {}
+        dns: list[_DestKey] = []
+        new_destinations: list[_DestKey] = []
+        learning_over = (
+            policy == "learn" and state.dests and _age(state) >= settings.learning_period
+        )
+        candidates = self.index.candidates
+        signature_ports = self.index.by_port
+        resolvers = settings.lan_resolvers
+        for key in state.dests:
+            ip, port, protocol = key
+            if protocol == UDP and port not in FANOUT_EXCLUDED_PORTS:
+                udp_by_port.setdefault(port, []).append(key)
+            pair = (protocol, port)
+            if pair in signature_ports:
+                for signature in candidates(protocol, port, ip):
+                    by_signature.setdefault(signature.id, (signature, []))[1].append(key)
+            if pair in DNS_PORTS and ip not in resolvers:
+                dns.append(key)
+            if learning_over and (network_of(ip), port, protocol) not in state.baseline:
+                new_destinations.append(key)
+
+        findings: list[Finding] = []
+        for signature_id, (signature, keys) in by_signature.items():
+            hosts = len({ip for ip, _, _ in keys})
+            if hosts >= signature.min_hosts:
+                ports = sorted({p for _, p, _ in keys if p is not None})
+                finding = self._finding(
+                    mac, "signature", state, keys, severity=signature.severity, key=signature_id
+                )
+                countries, every = self._phrases(finding)
+                text = signature.explain(
+                    ", ".join(map(str, ports)), hosts, countries=countries, every=every
+                )
+                findings.append(_with(finding, text, signature_id))
+        for port, keys in udp_by_port.items():
+            if len({ip for ip, _, _ in keys}) >= settings.fanout_hosts:
+                finding = self._finding(
+                    mac, "p2p_fanout", state, keys, severity="medium", key=str(port)
+                )
+                countries, every = self._phrases(finding)
+                hosts = len({d.ip for d in finding.destinations})
+                text = (
+                    f"UDP to port {port} of {_hosts(hosts)}{countries}{every}: the pattern of a "
+                    "P2P cloud or hole punching"
+                )
+                findings.append(_with(finding, text))
+        attempts = sum(count for _, count in state.attempts.values())
+        if attempts >= settings.unreplied_attempts:
+            keys = list({(ip, port, protocol) for ip, port, protocol, _ in state.attempts})
+            finding = self._finding(
+                mac, "unreplied_attempts", state, keys, severity="medium", key=""
+            )
+            finding = _replace_count(finding, attempts)
+            hosts = len({ip for ip, _, _ in keys})
+            text = (
+                f"{attempts} connection attempts without reply to {_hosts(hosts, 'internet ')}"
+                f"{self._phrases(finding)[0]}: it keeps trying although something blocks it"
+            )
+            findings.append(_with(finding, text))
+        if dns:
+            finding = self._finding(mac, "dns_bypass", state, dns, severity="medium", key="")
+            servers = ", ".join(sorted({ip for ip, _, _ in dns}))
+            text = (
+                f"DNS to {servers} instead of the LAN's resolver: it bypasses local DNS filtering"
+            )
+            findings.append(_with(finding, text))
+        if policy == "local_only" and state.dests:
+            keys = list(state.dests)
+            finding = self._finding(
+                mac, "local_only_violation", state, keys, severity="high", key=""
+            )
+            hosts = len({ip for ip, _, _ in keys})
+            text = f"Talks to {_hosts(hosts, 'internet ')} although its policy is local only"
+            findings.append(_with(finding, text))
+        if new_destinations:
+            finding = self._finding(
+                mac, "new_destination", state, new_destinations, severity="low", key=""
+            )
+            hosts = len({ip for ip, _, _ in new_destinations})
+            text = (
+                f"{_hosts(hosts, 'internet ')}{self._phrases(finding)[0]} on networks/ports not seen "
+                "while it was learning"
+            )
+            findings.append(_with(finding, text))
+        return findings
+
+    def _shared(self, found: dict[str, list[Finding]]) -> None:
+        """shared_p2p_server: other devices reaching a P2P server (UDP ip:port) of a flagged one."""
+        servers: set[tuple[str, int | None]] = set()
+        for findings in found.values():
+            for finding in findings:
+                if finding.kind in P2P_KINDS:
+                    servers.update(
+                        (d.ip, d.port) for d in finding.destinations if d.protocol == "udp"
+                    )
+        if not servers:
+            return
+        users: dict[tuple[str, int | None], list[str]] = {}
+        for mac, state in self._devices.items():
+            for ip, port, protocol in state.dests:
+                if protocol == UDP and (ip, port) in servers:
+                    users.setdefault((ip, port), []).append(mac)
+        shared = {server: macs for server, macs in users.items() if len(macs) >= 2}  # noqa: PLR2004
+        per_device: dict[str, list[tuple[str, int | None]]] = {}
+        for server, macs in shared.items():
+            for mac in macs:
+                per_device.setdefault(mac, []).append(server)
+        for mac, servers_of in per_device.items():
+            state = self._devices[mac]
+            keys = [(ip, port, UDP) for ip, port in sorted(servers_of, key=str)]
+            finding = self._finding(mac, "shared_p2p_server", state, keys, severity="high", key="")
+            others = sorted({m for s in servers_of for m in shared[s]} - {mac})
+            listed = ", ".join(f"{ip}:{port}" for ip, port in sorted(servers_of, key=str)[:3])
+            text = (
+                f"Shares the P2P server {listed} with {len(others)} other device(s) "
+                f"({', '.join(others)}): one of them is flagged for P2P traffic"
+            )
+            found[mac].append(_with(finding, text))
+
+    # ------------------------------------------------------------ helpers
+
+    def _finding(  # noqa: PLR0913 - the parts of a finding
+        self,
+        mac: str,
+        kind: FindingKind,
+        state: _Device,
+        keys: list[_DestKey],
+        *,
+        severity: Severity,
+        key: str,
+    ) -> Finding:
+        records = [state.dests[k] for k in keys if k in state.dests]
+        if records:
+            first = min(r.first_seen for r in records)
+            last = max(r.last_seen for r in records)
+        else:  # only unreplied attempts (allow-listed dests are never here)
+            times = [t for t, _ in state.attempts.values()]
+            first, last = min(times), max(times)
+        country = self.country_of
+        listed = sorted(keys, key=lambda k: (k[0], k[1] or 0, k[2]))[:MAX_LISTED]
+        destinations = tuple(
+            FindingDestination(ip, port, _protocol_name(protocol), country(ip))
+            for ip, port, protocol in listed
+        )
+        count = sum(r.count for r in records)
+        return Finding(mac, kind, destinations, first, last, count, severity, "", None, key)
+
+    def _phrases(self, finding: Finding) -> tuple[str, str]:
+        """(' in CN and US' or '', ' every ~9 s' or '') for an explanation."""
+        countries = sorted({d.country for d in finding.destinations if d.country})
+        where = ""
+        if countries:
+            where = " in " + (
+                countries[0]
+                if len(countries) == 1
+                else ", ".join(countries[:-1]) + " and " + countries[-1]
+            )
+        every = ""
+        span = (finding.last_seen - finding.first_seen).total_seconds()
+        per_host = finding.count / max(1, len(finding.destinations))
+        if per_host >= 3 and span > 0:  # noqa: PLR2004 - two gaps at least
+            every = f" every ~{round(span / (per_host - 1))} s"
+        return where, every
+
+    # ------------------------------------------------------------ persistence
+
+    def export_state(self) -> dict[str, Any]:
+        """Baselines, learning starts and active findings as plain JSON-able data."""
+        devices: dict[str, Any] = {}
+        for mac, state in self._devices.items():
+            devices[mac] = {
+                "first_seen": state.first_seen.isoformat(),
+                "baseline": [list(key) for key in state.baseline],
+                "findings": [_finding_to_dict(f) for f in state.active.values()],
+            }
+        return {"version": STATE_VERSION, "devices": devices}
+
+    def import_state(self, data: Mapping[str, Any]) -> None:
+        """Restore what ``export_state`` wrote; unknown versions raise ValueError.
+
+        Restored findings only keep a finding that recurs from being announced again;
+        the window's destinations are not persisted.
+        """
+        if data.get("version") != STATE_VERSION:
+            msg = f"unsupported analyzer state version {data.get('version')!r}"
+            raise ValueError(msg)
+        self._devices = {}
+        for mac, saved in data["devices"].items():
+            state = _Device(datetime.fromisoformat(saved["first_seen"]))
+            for net, port, protocol in saved["baseline"][-MAX_BASELINE:]:
+                state.baseline[(str(net), port, int(protocol))] = None
+            for item in saved["findings"]:
+                finding = _finding_from_dict(item)
+                state.active[(finding.kind, finding.key)] = finding
+            self._devices[mac] = state
+
+
+def _fold(
+    flows: Iterable[Flow], owners: Mapping[str, str]
+) -> tuple[
+    dict[tuple[str, str, int | None, int], int],
+    dict[tuple[str, str, int | None, int, int | None], int],
+]:
+    """One poll's internet flows: connections per (mac, ip, port, protocol), unreplied entries."""
+    poll: dict[tuple[str, str, int | None, int], int] = {}
+    unreplied: dict[tuple[str, str, int | None, int, int | None], int] = {}
+    internet = INTERNET_SCOPES
+    owner = owners.get
+    get = poll.get
+    for flow in flows:
+        if flow.dst_scope not in internet:
+            continue
+        mac = owner(flow.src)
+        if mac is None:
+            continue
+        key = (mac, flow.dst, flow.dport, flow.protocol)
+        poll[key] = get(key, 0) + flow.connections
+        if flow.replied is False:
+            unreplied[(*key, flow.sport)] = flow.connections
+    return poll, unreplied
+
+
+def _expire(state: _Device, cutoff: datetime) -> None:
+    dests = state.dests
+    for key in [key for key, record in dests.items() if record.last_seen < cutoff]:
+        del dests[key]
+    attempts = state.attempts
+    for attempt in [attempt for attempt, (seen, _) in attempts.items() if seen < cutoff]:
+        del attempts[attempt]
+    if len(attempts) > MAX_ATTEMPTS:
+        oldest = sorted(attempts, key=lambda attempt: attempts[attempt][0])
+        for attempt in oldest[: len(attempts) - MAX_ATTEMPTS]:
+            del attempts[attempt]
+
+
+def _cap_baseline(state: _Device) -> None:
+    """Drop the oldest baseline keys beyond MAX_BASELINE."""
+    baseline = state.baseline
+    for key in list(itertools.islice(baseline, max(0, len(baseline) - MAX_BASELINE))):
+        del baseline[key]
+
+
+def _age(state: _Device) -> timedelta:
+    newest = max(record.last_seen for record in state.dests.values())
+    return newest - state.first_seen
+
+
+def _with(finding: Finding, explanation: str, signature: str | None = None) -> Finding:
+    return Finding(
+        finding.device,
+        finding.kind,
+        finding.destinations,
+        finding.first_seen,
+        finding.last_seen,
+        finding.count,
+        finding.severity,
+        explanation,
+        signature,
+        finding.key,
+    )
+
+
+def _replace_count(finding: Finding, count: int) -> Finding:
+    return Finding(
+        finding.device,
+        finding.kind,
+        finding.destinations,
+        finding.first_seen,
+        finding.last_seen,
+        count,
+        finding.severity,
+        finding.explanation,
+        finding.signature,
+        finding.key,
+    )
+
+
+def _finding_to_dict(finding: Finding) -> dict[str, Any]:
+    return {
+        "device": finding.device,
+        "kind": finding.kind,
+        "destinations": [list(d) for d in finding.destinations],
+        "first_seen": finding.first_seen.isoformat(),
+        "last_seen": finding.last_seen.isoformat(),
+        "count": finding.count,
+        "severity": finding.severity,
+        "explanation": finding.explanation,
+        "signature": finding.signature,
+        "key": finding.key,
+    }
+
+
+def _finding_from_dict(item: Mapping[str, Any]) -> Finding:
+    return Finding(
+        device=item["device"],
+        kind=item["kind"],
+        destinations=tuple(FindingDestination(*d) for d in item["destinations"]),
+        first_seen=datetime.fromisoformat(item["first_seen"]),
+        last_seen=datetime.fromisoformat(item["last_seen"]),
+        count=item["count"],
+        severity=item["severity"],
+        explanation=item["explanation"],
+        signature=item["signature"],
+        key=item["key"],
+    )
