@@ -6,18 +6,36 @@ from typing import TYPE_CHECKING
 
 from homeassistant.const import Platform
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 
 from .const import DOMAIN
 from .coordinator import PhoneHomeCoordinator
 from .data import PhoneHomeConfigEntry, PhoneHomeData
 from .router_factory import create_router
 from .routers.base import RouterAuthError, RouterConnectionError, RouterError
+from .services import async_setup_services
+from .store import PhoneHomeStore
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
+    from homeassistant.helpers.typing import ConfigType
 
-PLATFORMS: list[Platform] = [Platform.SENSOR]
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.EVENT,
+    Platform.SELECT,
+    Platform.SENSOR,
+]
+
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the services once, whatever the number of routers."""
+    async_setup_services(hass)
+    return True
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: PhoneHomeConfigEntry) -> bool:
@@ -44,7 +62,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: PhoneHomeConfigEntry) ->
             translation_placeholders={"error": str(err)},
         ) from err
 
-    coordinator = PhoneHomeCoordinator(hass, entry, router)
+    store = PhoneHomeStore(hass, entry.entry_id)
+    coordinator = PhoneHomeCoordinator(hass, entry, router, store, await store.async_load_safe())
     coordinator.router_id = info.unique_id
     try:
         await coordinator.async_config_entry_first_refresh()
@@ -73,6 +92,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: PhoneHomeConfigEntry) -
     if unloaded:
         await entry.runtime_data.router.close()
     return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: PhoneHomeConfigEntry) -> None:
+    """Delete the entry's stored detection state."""
+    await PhoneHomeStore(hass, entry.entry_id).async_remove()
 
 
 async def async_remove_config_entry_device(

@@ -1,5 +1,6 @@
 """Set up a router: pick its kind, connect, prove the login holds every right a poll needs."""
 
+import ipaddress
 import logging
 from collections.abc import Mapping
 from typing import Any, Final
@@ -37,25 +38,38 @@ from homeassistant.helpers.selector import (
 
 from .const import (
     CONF_CONNTRACK_CAP,
+    CONF_FANOUT_HOSTS,
+    CONF_LAN_RESOLVERS,
+    CONF_LEARNING_HOURS,
     CONF_ROUTER_KIND,
     CONF_SCAN_INTERVAL,
     CONF_STALE_DAYS,
     CONF_TRACKED_DEVICES,
+    CONF_UNREPLIED_ATTEMPTS,
     CONF_WINDOW,
     DEFAULT_CONNTRACK_CAP,
+    DEFAULT_FANOUT_HOSTS,
     DEFAULT_HTTP_PORT,
     DEFAULT_HTTPS_PORT,
+    DEFAULT_LEARNING_HOURS,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_STALE_DAYS,
+    DEFAULT_UNREPLIED_ATTEMPTS,
     DEFAULT_WINDOW,
     DOMAIN,
     MAX_CONNTRACK_CAP,
+    MAX_FANOUT_HOSTS,
+    MAX_LEARNING_HOURS,
     MAX_SCAN_INTERVAL,
     MAX_STALE_DAYS,
+    MAX_UNREPLIED_ATTEMPTS,
     MAX_WINDOW,
     MIN_CONNTRACK_CAP,
+    MIN_FANOUT_HOSTS,
+    MIN_LEARNING_HOURS,
     MIN_SCAN_INTERVAL,
     MIN_STALE_DAYS,
+    MIN_UNREPLIED_ATTEMPTS,
     MIN_WINDOW,
     ROUTER_KIND_OPENWRT,
     ROUTER_KINDS,
@@ -276,6 +290,14 @@ def _number(low: int, high: int, unit: str) -> NumberSelector:
     )
 
 
+def _ip(value: str) -> str | None:
+    """The address in its canonical spelling, or None if it is not one."""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
 class PhoneHomeOptionsFlow(OptionsFlow):
     """How often to poll, what to look at, and which devices to track."""
 
@@ -284,9 +306,12 @@ class PhoneHomeOptionsFlow(OptionsFlow):
         errors: dict[str, str] = {}
         if user_input is not None:
             macs = [normalize_mac(value) for value in user_input.get(CONF_TRACKED_DEVICES, [])]
+            resolvers = [_ip(value) for value in user_input.get(CONF_LAN_RESOLVERS, [])]
             if any(mac is None for mac in macs):
                 errors[CONF_TRACKED_DEVICES] = "invalid_mac"
-            else:
+            if any(ip is None for ip in resolvers):
+                errors[CONF_LAN_RESOLVERS] = "invalid_ip"
+            if not errors:
                 options: dict[str, Any] = {
                     key: int(user_input[key])
                     for key in (
@@ -294,9 +319,13 @@ class PhoneHomeOptionsFlow(OptionsFlow):
                         CONF_WINDOW,
                         CONF_STALE_DAYS,
                         CONF_CONNTRACK_CAP,
+                        CONF_FANOUT_HOSTS,
+                        CONF_UNREPLIED_ATTEMPTS,
+                        CONF_LEARNING_HOURS,
                     )
                 }
                 options[CONF_TRACKED_DEVICES] = list(dict.fromkeys(macs))
+                options[CONF_LAN_RESOLVERS] = list(dict.fromkeys(resolvers))
                 return self.async_create_entry(data=options)
         current = user_input or self.config_entry.options
         schema = vol.Schema(
@@ -315,6 +344,27 @@ class PhoneHomeOptionsFlow(OptionsFlow):
                     CONF_CONNTRACK_CAP,
                     default=current.get(CONF_CONNTRACK_CAP, DEFAULT_CONNTRACK_CAP),
                 ): _number(MIN_CONNTRACK_CAP, MAX_CONNTRACK_CAP, "connections"),
+                vol.Required(
+                    CONF_FANOUT_HOSTS, default=current.get(CONF_FANOUT_HOSTS, DEFAULT_FANOUT_HOSTS)
+                ): _number(MIN_FANOUT_HOSTS, MAX_FANOUT_HOSTS, "hosts"),
+                vol.Required(
+                    CONF_UNREPLIED_ATTEMPTS,
+                    default=current.get(CONF_UNREPLIED_ATTEMPTS, DEFAULT_UNREPLIED_ATTEMPTS),
+                ): _number(MIN_UNREPLIED_ATTEMPTS, MAX_UNREPLIED_ATTEMPTS, "attempts"),
+                vol.Required(
+                    CONF_LEARNING_HOURS,
+                    default=current.get(CONF_LEARNING_HOURS, DEFAULT_LEARNING_HOURS),
+                ): _number(MIN_LEARNING_HOURS, MAX_LEARNING_HOURS, "h"),
+                vol.Optional(
+                    CONF_LAN_RESOLVERS, default=list(current.get(CONF_LAN_RESOLVERS, []))
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=[],
+                        multiple=True,
+                        custom_value=True,
+                        mode=SelectSelectorMode.DROPDOWN,
+                    )
+                ),
                 vol.Optional(
                     CONF_TRACKED_DEVICES, default=list(current.get(CONF_TRACKED_DEVICES, []))
                 ): SelectSelector(

@@ -37,6 +37,23 @@ CONF_CONNTRACK_CAP: Final = "conntrack_cap"
 DEFAULT_CONNTRACK_CAP: Final = 3000
 MIN_CONNTRACK_CAP: Final = 100
 MAX_CONNTRACK_CAP: Final = 3800
+CONF_FANOUT_HOSTS: Final = "fanout_hosts"
+"""Distinct hosts on one P2P port that count as a fan-out."""
+DEFAULT_FANOUT_HOSTS: Final = 3
+MIN_FANOUT_HOSTS: Final = 2
+MAX_FANOUT_HOSTS: Final = 50
+CONF_UNREPLIED_ATTEMPTS: Final = "unreplied_attempts"
+"""Unanswered connection attempts within the window that raise a finding."""
+DEFAULT_UNREPLIED_ATTEMPTS: Final = 20
+MIN_UNREPLIED_ATTEMPTS: Final = 1
+MAX_UNREPLIED_ATTEMPTS: Final = 1000
+CONF_LEARNING_HOURS: Final = "learning_hours"
+"""A device in learn mode learns its normal destinations for this many hours."""
+DEFAULT_LEARNING_HOURS: Final = 24
+MIN_LEARNING_HOURS: Final = 0
+MAX_LEARNING_HOURS: Final = 720
+CONF_LAN_RESOLVERS: Final = "lan_resolvers"
+"""DNS resolvers the LAN sanctions; empty: any LAN address."""
 
 TOP_DESTINATIONS: Final = 10
 """Destinations listed in the internet_hosts sensor's attributes."""

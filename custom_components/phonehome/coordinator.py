@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
@@ -14,16 +15,31 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from homeassistant.util import dt as dt_util
 
 from .const import (
+    CONF_FANOUT_HOSTS,
+    CONF_LAN_RESOLVERS,
+    CONF_LEARNING_HOURS,
     CONF_SCAN_INTERVAL,
     CONF_STALE_DAYS,
     CONF_TRACKED_DEVICES,
+    CONF_UNREPLIED_ATTEMPTS,
     CONF_WINDOW,
+    DEFAULT_FANOUT_HOSTS,
+    DEFAULT_LEARNING_HOURS,
     DEFAULT_SCAN_INTERVAL,
     DEFAULT_STALE_DAYS,
+    DEFAULT_UNREPLIED_ATTEMPTS,
     DEFAULT_WINDOW,
     DOMAIN,
 )
 from .core.activity import ActivityTracker, DeviceActivity
+from .core.analyzer import (
+    AllowEntry,
+    AnalysisResult,
+    Analyzer,
+    AnalyzerSettings,
+    Finding,
+    owners_from,
+)
 from .routers.base import (
     LanDevice,
     RouterAuthError,
@@ -32,16 +48,22 @@ from .routers.base import (
     RouterPermissionError,
     Snapshot,
 )
+from .store import SAVE_DELAY
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
 
+    from .core.analyzer import Policy
     from .core.model import Flow
     from .core.parsing import ParseStats
     from .data import PhoneHomeConfigEntry
     from .routers.openwrt import OpenWrtRouter
+    from .store import PhoneHomeStore
 
 _LOGGER = logging.getLogger(__name__)
+
+EVENT_FINDING: Final = "phonehome_finding"
+"""Bus event fired once per new finding."""
 
 LEARN_MORE_URL: Final = "https://github.com/phonehome-guard/phonehome#openwrt-access"
 """The README's "OpenWrt access" section: the rpcd plugin and the SSH kind."""
@@ -70,6 +92,8 @@ class PhoneHomeState:
     """Seconds from the request to the finished analysis."""
     table_source: str = "luci"
     """Capabilities.table_source: "luci", "plugin" or "none" (not read)."""
+    analysis: AnalysisResult = field(default_factory=lambda: AnalysisResult({}, ()))
+    """The analyzer's active findings per device (by MAC) and this poll's new ones."""
 
 
 class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
@@ -78,7 +102,12 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
     config_entry: PhoneHomeConfigEntry
 
     def __init__(
-        self, hass: HomeAssistant, entry: PhoneHomeConfigEntry, router: OpenWrtRouter
+        self,
+        hass: HomeAssistant,
+        entry: PhoneHomeConfigEntry,
+        router: OpenWrtRouter,
+        store: PhoneHomeStore,
+        stored: dict[str, Any],
     ) -> None:
         options = entry.options
         super().__init__(
@@ -100,6 +129,69 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
         """When the router last listed each LAN device (in memory only)."""
         self.router_id: str | None = entry.unique_id
         self._forgotten: set[str] = set()
+        self.store = store
+        self.policies: dict[str, Policy] = dict(stored["policies"])
+        self.allow: list[AllowEntry] = _allow_entries(stored["allow"])
+        self.analyzer = Analyzer(
+            AnalyzerSettings(
+                window=timedelta(minutes=options.get(CONF_WINDOW, DEFAULT_WINDOW)),
+                fanout_hosts=options.get(CONF_FANOUT_HOSTS, DEFAULT_FANOUT_HOSTS),
+                unreplied_attempts=options.get(CONF_UNREPLIED_ATTEMPTS, DEFAULT_UNREPLIED_ATTEMPTS),
+                learning_period=timedelta(
+                    hours=options.get(CONF_LEARNING_HOURS, DEFAULT_LEARNING_HOURS)
+                ),
+                lan_resolvers=frozenset(options.get(CONF_LAN_RESOLVERS, [])),
+                policies=dict(self.policies),
+                allow=tuple(self.allow),
+            )
+        )
+        if stored["analyzer"] is not None:
+            try:
+                self.analyzer.import_state(stored["analyzer"])
+            except (ValueError, KeyError, TypeError, AttributeError):
+                _LOGGER.warning("Stored detection state unreadable; starting fresh")
+                self.analyzer.forget(list(self.analyzer.export_state()["devices"]))
+        self._lock = asyncio.Lock()
+        """One analyzer call at a time: polls run it in the executor."""
+
+    def policy(self, mac: str) -> Policy:
+        """The device's internet policy."""
+        return self.policies.get(mac, self.analyzer.settings.default_policy)
+
+    async def async_set_policy(self, mac: str, policy: Policy) -> None:
+        """Change a device's policy; switching to learn starts its baseline again."""
+        async with self._lock:
+            self.policies[mac] = policy
+            self.analyzer.apply_settings(
+                replace(self.analyzer.settings, policies=dict(self.policies))
+            )
+            if policy == "learn":
+                self.analyzer.reset_baseline(mac, dt_util.utcnow())
+        self._save()
+
+    async def async_allow(self, entry: AllowEntry) -> None:
+        """Never raise a finding for this destination again; current ones clear next poll."""
+        async with self._lock:
+            if entry not in self.allow:
+                self.allow.append(entry)
+            self.analyzer.apply_settings(replace(self.analyzer.settings, allow=tuple(self.allow)))
+        self._save()
+
+    async def async_reset_baseline(self, mac: str) -> None:
+        """Learn the device's normal destinations again from now."""
+        async with self._lock:
+            self.analyzer.reset_baseline(mac, dt_util.utcnow())
+        self._save()
+
+    def _save(self) -> None:
+        self.store.async_delay_save(self._data_to_save, SAVE_DELAY)
+
+    def _data_to_save(self) -> dict[str, Any]:
+        return {
+            "analyzer": self.analyzer.export_state(),
+            "policies": dict(self.policies),
+            "allow": [asdict(entry) for entry in self.allow],
+        }
 
     def forget(self, macs: set[str]) -> None:
         """Stop tracking devices the user removed; the tracker drops them next poll."""
@@ -142,9 +234,12 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
             self.last_seen[mac] = now
         stale = self._remove_stale(now) + sorted(self._forgotten)
         self._forgotten = set()
-        activity = await self.hass.async_add_executor_job(
-            _analyse, self.tracker, snapshot.flows, devices, now, stale
-        )
+        async with self._lock:
+            activity, analysis = await self.hass.async_add_executor_job(
+                _analyse, self.tracker, self.analyzer, snapshot.flows, devices, now, stale
+            )
+        self._announce(analysis.new_findings)
+        self._save()  # baselines, learning and findings move with most polls
         return PhoneHomeState(
             taken_at=now,
             conntrack_count=snapshot.conntrack_count,
@@ -156,7 +251,24 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
             activity=activity,
             poll_duration=round(time.monotonic() - started, 3),
             table_source=snapshot.capabilities.table_source,
+            analysis=analysis,
         )
+
+    def _announce(self, findings: tuple[Finding, ...]) -> None:
+        """One bus event per new finding."""
+        registry = dr.async_get(self.hass)
+        for finding in findings:
+            device = registry.async_get_device(
+                connections={(dr.CONNECTION_NETWORK_MAC, finding.device)}
+            )
+            self.hass.bus.async_fire(
+                EVENT_FINDING,
+                {
+                    "mac": finding.device,
+                    "device_id": device.id if device is not None else None,
+                    **finding_data(finding),
+                },
+            )
 
     def _update_over_cap_issue(self, snapshot: Snapshot) -> None:
         """Raise the repair issue while the table is too big to read; clear it after."""
@@ -203,13 +315,48 @@ def _error_key(err: RouterError) -> str:
     return "router_bad_response"
 
 
-def _analyse(
+def finding_data(finding: Finding) -> dict[str, Any]:
+    """A finding as event data and attributes."""
+    return {
+        "kind": finding.kind,
+        "severity": finding.severity,
+        "explanation": finding.explanation,
+        "signature": finding.signature,
+        "first_seen": finding.first_seen.isoformat(),
+        "last_seen": finding.last_seen.isoformat(),
+        "destinations": [
+            {
+                "ip": destination.ip,
+                "port": destination.port,
+                "protocol": destination.protocol,
+                "country": destination.country,
+            }
+            for destination in finding.destinations
+        ],
+    }
+
+
+def _allow_entries(stored: list[dict[str, Any]]) -> list[AllowEntry]:
+    """Stored allow-list entries; an unreadable one is dropped with a warning."""
+    entries: list[AllowEntry] = []
+    for item in stored:
+        try:
+            entries.append(AllowEntry(**item))
+        except (TypeError, ValueError):
+            _LOGGER.warning("Ignoring unreadable allow-list entry %s", item)
+    return entries
+
+
+def _analyse(  # noqa: PLR0913, PLR0917 - one executor job for both folds
     tracker: ActivityTracker,
+    analyzer: Analyzer,
     flows: list[Flow],
     devices: dict[str, LanDevice],
     now: datetime,
     stale: list[str],
-) -> dict[str, DeviceActivity]:
-    """Runs in the executor: the tracker's whole state is touched only here."""
+) -> tuple[dict[str, DeviceActivity], AnalysisResult]:
+    """Runs in the executor: the tracker's and analyzer's state is touched only here."""
     tracker.forget(stale)
-    return tracker.update(flows, devices, now)
+    analyzer.forget(stale)
+    activity = tracker.update(flows, devices, now)
+    return activity, analyzer.update(flows, owners_from(devices.values()), now)

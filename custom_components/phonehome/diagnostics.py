@@ -8,9 +8,12 @@ from typing import TYPE_CHECKING, Any, Final
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 
+from .coordinator import finding_data
+
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
 
+    from .coordinator import PhoneHomeCoordinator
     from .core.activity import DeviceActivity
     from .data import PhoneHomeConfigEntry
 
@@ -57,6 +60,28 @@ async def async_get_config_entry_diagnostics(
             "devices": len(state.devices),
         },
         "activity": {mac: _activity(activity) for mac, activity in sorted(state.activity.items())},
+        "detection": _detection(data.coordinator),
+    }
+
+
+def _detection(coordinator: PhoneHomeCoordinator) -> dict[str, Any]:
+    """Active findings and the analyzer's bounded state, per device."""
+    saved = coordinator.analyzer.export_state()["devices"]
+    reports = coordinator.data.analysis.devices
+    return {
+        "allow_entries": len(coordinator.allow),
+        "devices": {
+            mac: {
+                "policy": coordinator.policy(mac),
+                "first_seen": saved[mac]["first_seen"] if mac in saved else None,
+                "baseline_keys": len(saved[mac]["baseline"]) if mac in saved else 0,
+                "findings": [
+                    finding_data(finding)
+                    for finding in (reports[mac].findings if mac in reports else ())
+                ],
+            }
+            for mac in sorted(saved.keys() | reports.keys())
+        },
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from homeassistant.core import callback
 from homeassistant.helpers.device_registry import CONNECTION_NETWORK_MAC, DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
@@ -11,6 +12,12 @@ from .const import DOMAIN
 from .coordinator import PhoneHomeCoordinator
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from homeassistant.helpers.entity import Entity
+    from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+    from .data import PhoneHomeConfigEntry
     from .routers.base import RouterInfo
 
 
@@ -38,3 +45,53 @@ def lan_device_info(coordinator: PhoneHomeCoordinator, mac: str, router: RouterI
 def router_device_info(router: RouterInfo) -> DeviceInfo:
     """The hub device registered at setup."""
     return DeviceInfo(identifiers={(DOMAIN, router.unique_id)})
+
+
+class PhoneHomeDeviceEntity(PhoneHomeEntity):
+    """An entity of one LAN device; tells its platform when it goes away."""
+
+    def __init__(
+        self,
+        coordinator: PhoneHomeCoordinator,
+        key: str,
+        mac: str,
+        router: RouterInfo,
+        on_remove: Callable[[str], None],
+    ) -> None:
+        super().__init__(coordinator)
+        self._mac = mac
+        self._forget_mac = on_remove
+        self._attr_translation_key = key
+        self._attr_unique_id = f"{mac}_{key}"
+        self._attr_device_info = lan_device_info(coordinator, mac, router)
+
+    async def async_will_remove_from_hass(self) -> None:
+        """Let the platform add this device's entities again if it comes back."""
+        await super().async_will_remove_from_hass()
+        self._forget_mac(self._mac)
+
+
+def async_track_devices(
+    entry: PhoneHomeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    factory: Callable[[str, Callable[[str], None]], Iterable[Entity]],
+) -> None:
+    """Add a LAN device's entities now and whenever a new device shows up."""
+    coordinator = entry.runtime_data.coordinator
+    known: set[str] = set()
+
+    @callback
+    def forget(mac: str) -> None:
+        known.discard(mac)
+
+    @callback
+    def add_new_devices() -> None:
+        state = coordinator.data
+        new = (state.devices.keys() | state.activity.keys()) - known
+        if not new:
+            return
+        known.update(new)
+        async_add_entities(entity for mac in sorted(new) for entity in factory(mac, forget))
+
+    add_new_devices()
+    entry.async_on_unload(coordinator.async_add_listener(add_new_devices))

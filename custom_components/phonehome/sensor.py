@@ -112,6 +112,14 @@ ROUTER_SENSORS: Final[tuple[PhoneHomeSensorEntityDescription, ...]] = (
         value_fn=lambda state, _id: state.conntrack_count,
     ),
     PhoneHomeSensorEntityDescription(
+        key="devices_phoning_home",
+        translation_key="devices_phoning_home",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda state, _id: sum(
+            1 for report in state.analysis.devices.values() if report.findings
+        ),
+    ),
+    PhoneHomeSensorEntityDescription(
         key="poll_duration",
         translation_key="poll_duration",
         device_class=SensorDeviceClass.DURATION,

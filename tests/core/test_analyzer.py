@@ -2,6 +2,7 @@
 
 import json
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -523,3 +524,14 @@ def test_update_of_a_busy_router_table_finds_the_p2p_devices() -> None:
     kinds = {finding.kind for report in first.devices.values() for finding in report.findings}
     assert {"signature", "p2p_fanout", "unreplied_attempts"} <= kinds
     assert not second.new_findings  # the same behaviour is not announced again
+
+
+def test_apply_settings_drops_newly_allowed_destinations_at_once() -> None:
+    analyzer = make(policies={CAMERA: "monitor"})
+    assert kinds(analyzer.update(flows(foscam()), OWNERS, T0), CAMERA)
+    allow = (AllowEntry("0.0.0.0/0", mac=CAMERA),)
+    analyzer.apply_settings(replace(analyzer.settings, allow=allow))
+    later = analyzer.update(flows(foscam()), OWNERS, T0 + timedelta(seconds=30))
+    assert kinds(later, CAMERA) == set()
+    analyzer.apply_settings(replace(analyzer.settings, allow=()))
+    assert analyzer.update([], OWNERS, T0 + timedelta(seconds=60)).devices[CAMERA].findings == ()

@@ -27,10 +27,14 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.phonehome.config_flow import README_URL, _with_port
 from custom_components.phonehome.const import (
     CONF_CONNTRACK_CAP,
+    CONF_FANOUT_HOSTS,
+    CONF_LAN_RESOLVERS,
+    CONF_LEARNING_HOURS,
     CONF_ROUTER_KIND,
     CONF_SCAN_INTERVAL,
     CONF_STALE_DAYS,
     CONF_TRACKED_DEVICES,
+    CONF_UNREPLIED_ATTEMPTS,
     CONF_WINDOW,
     DOMAIN,
     ROUTER_KIND_OPENWRT,
@@ -416,6 +420,9 @@ OPTIONS = {
     CONF_WINDOW: 30,
     CONF_STALE_DAYS: 14,
     CONF_CONNTRACK_CAP: 2000,
+    CONF_FANOUT_HOSTS: 5,
+    CONF_UNREPLIED_ATTEMPTS: 40,
+    CONF_LEARNING_HOURS: 48,
 }
 
 
@@ -428,10 +435,31 @@ async def test_options_flow_stores_the_options(
     assert result["step_id"] == "init"
 
     result = await hass.config_entries.options.async_configure(
-        result["flow_id"], OPTIONS | {CONF_TRACKED_DEVICES: ["C0-FF-EE-00-00-01"]}
+        result["flow_id"],
+        OPTIONS
+        | {
+            CONF_TRACKED_DEVICES: ["C0-FF-EE-00-00-01"],
+            CONF_LAN_RESOLVERS: ["192.168.1.1", "fd00:0::1", "192.168.1.1"],
+        },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == OPTIONS | {CONF_TRACKED_DEVICES: ["c0:ff:ee:00:00:01"]}
+    assert entry.options == OPTIONS | {
+        CONF_TRACKED_DEVICES: ["c0:ff:ee:00:00:01"],
+        CONF_LAN_RESOLVERS: ["192.168.1.1", "fd00::1"],
+    }
+
+
+async def test_options_flow_rejects_a_resolver_that_is_not_an_ip(
+    hass: HomeAssistant, ubus_emulator: UbusEmulator
+) -> None:
+    entry = make_entry(hass, ubus_emulator)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], OPTIONS | {CONF_LAN_RESOLVERS: ["192.168.1.1", "pihole"]}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_LAN_RESOLVERS: "invalid_ip"}
+    assert entry.options == {}
 
 
 async def test_options_flow_rejects_an_invalid_mac(
@@ -473,11 +501,12 @@ async def test_options_flow_offers_the_entrys_devices_by_name(
 async def test_options_form_shows_the_stored_options(
     hass: HomeAssistant, ubus_emulator: UbusEmulator
 ) -> None:
-    entry = make_entry(hass, ubus_emulator, options=OPTIONS | {CONF_TRACKED_DEVICES: []})
+    stored = OPTIONS | {CONF_TRACKED_DEVICES: [], CONF_LAN_RESOLVERS: ["192.168.1.1"]}
+    entry = make_entry(hass, ubus_emulator, options=stored)
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["data_schema"] is not None
     defaults = {key.schema: key.default() for key in result["data_schema"].schema}
-    assert defaults == OPTIONS | {CONF_TRACKED_DEVICES: []}
+    assert defaults == stored
 
 
 def test_normalize_mac_accepts_the_usual_spellings() -> None:
@@ -537,5 +566,7 @@ def test_every_field_error_and_abort_is_translated() -> None:
         "reconfigure_successful",
         "unique_id_mismatch",
     }
-    assert set(options["step"]["init"]["data"]) == {*OPTIONS, CONF_TRACKED_DEVICES}
-    assert set(options["error"]) == {"invalid_mac"}
+    fields = {*OPTIONS, CONF_TRACKED_DEVICES, CONF_LAN_RESOLVERS}
+    assert set(options["step"]["init"]["data"]) == fields
+    assert set(options["step"]["init"]["data_description"]) == fields
+    assert set(options["error"]) == {"invalid_mac", "invalid_ip"}

@@ -306,6 +306,7 @@ async def test_stale_device_is_removed_from_the_registry(
     assert entity_registry.async_get(CAMERA_HOSTS) is None
     assert hass.states.get("sensor.tv_internet_hosts") is not None
     assert CAMERA not in config_entry.runtime_data.coordinator.data.activity
+    assert CAMERA not in config_entry.runtime_data.coordinator.analyzer.export_state()["devices"]
 
     # it comes back: new entities, no reload
     network.host_hints = HINTS

@@ -220,6 +220,21 @@ class Analyzer:
             for entry in self.settings.allow
         )
 
+    def apply_settings(self, settings: AnalyzerSettings) -> None:
+        """Use new settings from the next update on; newly allowed destinations drop out now."""
+        self.settings = settings
+        self._allow = tuple(
+            (entry, ipaddress.ip_network(entry.network, strict=False)) for entry in settings.allow
+        )
+        if not self._allow:
+            return
+        allowed = self._allowed
+        for mac, state in self._devices.items():
+            state.dests = {key: dest for key, dest in state.dests.items() if not allowed(mac, *key)}
+            state.attempts = {
+                key: seen for key, seen in state.attempts.items() if not allowed(mac, *key[:3])
+            }
+
     # ------------------------------------------------------------ update
 
     def update(  # noqa: PLR0912 - one pass, several cheap steps

@@ -1,0 +1,45 @@
+"""Buttons: per LAN device, start learning its normal destinations again."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from homeassistant.components.button import ButtonEntity
+from homeassistant.const import EntityCategory
+
+from .entity import PhoneHomeDeviceEntity, async_track_devices
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from homeassistant.core import HomeAssistant
+    from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+    from .data import PhoneHomeConfigEntry
+
+PARALLEL_UPDATES = 0
+"""Pressing only touches the analyzer in memory."""
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PhoneHomeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """One reset-baseline button per LAN device."""
+    data = entry.runtime_data
+
+    def factory(mac: str, forget: Callable[[str], None]) -> list[PhoneHomeDeviceEntity]:
+        return [ResetBaselineButton(data.coordinator, "reset_baseline", mac, data.info, forget)]
+
+    async_track_devices(entry, async_add_entities, factory)
+
+
+class ResetBaselineButton(PhoneHomeDeviceEntity, ButtonEntity):
+    """Forget the learned baseline; the device learns again from now."""
+
+    _attr_entity_category = EntityCategory.CONFIG
+
+    async def async_press(self) -> None:
+        """Reset the baseline and persist it."""
+        await self.coordinator.async_reset_baseline(self._mac)

@@ -1,0 +1,56 @@
+"""Selects: per LAN device, its internet policy (monitor, learn, local only)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, cast
+
+from homeassistant.components.select import SelectEntity
+from homeassistant.const import EntityCategory
+
+from .entity import PhoneHomeDeviceEntity, async_track_devices
+from .store import POLICIES
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from homeassistant.core import HomeAssistant
+    from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+    from .core.analyzer import Policy
+    from .data import PhoneHomeConfigEntry
+
+PARALLEL_UPDATES = 0
+"""Selecting only touches the analyzer in memory."""
+
+POLICY_OPTIONS: Final = list(POLICIES)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PhoneHomeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """One policy select per LAN device."""
+    data = entry.runtime_data
+
+    def factory(mac: str, forget: Callable[[str], None]) -> list[PhoneHomeDeviceEntity]:
+        return [InternetPolicySelect(data.coordinator, "internet_policy", mac, data.info, forget)]
+
+    async_track_devices(entry, async_add_entities, factory)
+
+
+class InternetPolicySelect(PhoneHomeDeviceEntity, SelectEntity):
+    """How the analyzer judges the device's internet traffic."""
+
+    _attr_entity_category = EntityCategory.CONFIG
+    _attr_options = POLICY_OPTIONS
+
+    @property
+    def current_option(self) -> str:
+        """The device's policy (learn unless changed)."""
+        return self.coordinator.policy(self._mac)
+
+    async def async_select_option(self, option: str) -> None:
+        """Apply the policy from the next poll on and persist it."""
+        await self.coordinator.async_set_policy(self._mac, cast("Policy", option))
+        self.async_write_ha_state()
