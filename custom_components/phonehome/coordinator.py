@@ -31,7 +31,7 @@ from .const import (
     DEFAULT_WINDOW,
     DOMAIN,
 )
-from .core.activity import ActivityTracker, DeviceActivity
+from .core.activity import ActivityTracker, Destination, DeviceActivity
 from .core.analyzer import (
     AllowEntry,
     AnalysisResult,
@@ -39,6 +39,7 @@ from .core.analyzer import (
     AnalyzerSettings,
     Finding,
     owners_from,
+    protocol_name,
 )
 from .routers.base import (
     LanDevice,
@@ -313,6 +314,18 @@ def _error_key(err: RouterError) -> str:
     if isinstance(err, RouterPermissionError):
         return "router_permission_denied"
     return "router_bad_response"
+
+
+def destination_data(destination: Destination) -> dict[str, Any]:
+    """A device's destination as attributes and service response data."""
+    return {
+        "ip": destination.ip,
+        "port": destination.port,
+        "protocol": protocol_name(destination.protocol),
+        "bytes": destination.bytes,
+        "first_seen": destination.first_seen.isoformat(),
+        "last_seen": destination.last_seen.isoformat(),
+    }
 
 
 def finding_data(finding: Finding) -> dict[str, Any]:

@@ -12,15 +12,21 @@ from homeassistant.components.sensor import (
     SensorStateClass,
 )
 from homeassistant.const import EntityCategory, UnitOfTime
-from homeassistant.core import HomeAssistant, callback
 
 from .const import TOP_DESTINATIONS
-from .entity import PhoneHomeEntity, lan_device_info, router_device_info
+from .coordinator import destination_data
+from .entity import (
+    PhoneHomeEntity,
+    async_track_devices,
+    lan_device_info,
+    router_device_info,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from datetime import datetime
 
+    from homeassistant.core import HomeAssistant
     from homeassistant.helpers.device_registry import DeviceInfo
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
     from homeassistant.helpers.typing import StateType
@@ -31,8 +37,6 @@ if TYPE_CHECKING:
 
 PARALLEL_UPDATES = 0
 """Entities only read the coordinator."""
-
-PROTOCOL_NAMES: Final = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp", 136: "udplite"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -67,19 +71,7 @@ def _destinations(state: PhoneHomeState, mac: str) -> dict[str, Any]:
     """The newest destinations, small enough for an attribute (excluded from the recorder)."""
     activity = _activity(state, mac)
     destinations = activity.destinations[:TOP_DESTINATIONS] if activity is not None else ()
-    return {
-        "destinations": [
-            {
-                "ip": destination.ip,
-                "port": destination.port,
-                "protocol": PROTOCOL_NAMES.get(destination.protocol, str(destination.protocol)),
-                "bytes": destination.bytes,
-                "first_seen": destination.first_seen.isoformat(),
-                "last_seen": destination.last_seen.isoformat(),
-            }
-            for destination in destinations
-        ]
-    }
+    return {"destinations": [destination_data(destination) for destination in destinations]}
 
 
 DEVICE_SENSORS: Final[tuple[PhoneHomeSensorEntityDescription, ...]] = (
@@ -140,34 +132,19 @@ async def async_setup_entry(
     """Router sensors now; LAN device sensors now and whenever a new device shows up."""
     coordinator = entry.runtime_data.coordinator
     info = entry.runtime_data.info
-    known: set[str] = set()
-
     async_add_entities(
         PhoneHomeDeviceSensor(coordinator, description, info.unique_id, router_device_info(info))
         for description in ROUTER_SENSORS
     )
 
-    @callback
-    def forget(mac: str) -> None:
-        known.discard(mac)
-
-    @callback
-    def add_new_devices() -> None:
-        state = coordinator.data
-        new = (state.devices.keys() | state.activity.keys()) - known
-        if not new:
-            return
-        known.update(new)
-        async_add_entities(
-            PhoneHomeDeviceSensor(
-                coordinator, description, mac, lan_device_info(coordinator, mac, info), forget
-            )
-            for mac in sorted(new)
+    def factory(mac: str, forget: Callable[[str], None]) -> list[PhoneHomeDeviceSensor]:
+        device_info = lan_device_info(coordinator, mac, info)
+        return [
+            PhoneHomeDeviceSensor(coordinator, description, mac, device_info, forget)
             for description in DEVICE_SENSORS
-        )
+        ]
 
-    add_new_devices()
-    entry.async_on_unload(coordinator.async_add_listener(add_new_devices))
+    async_track_devices(entry, async_add_entities, factory)
 
 
 class PhoneHomeDeviceSensor(PhoneHomeEntity, SensorEntity):

@@ -14,10 +14,9 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.service import async_register_admin_service
 
 from .const import DOMAIN
-from .coordinator import finding_data
+from .coordinator import destination_data, finding_data
 from .core.addresses import normalize_mac
 from .core.analyzer import AllowEntry
-from .sensor import PROTOCOL_NAMES
 
 if TYPE_CHECKING:
     from homeassistant.core import ServiceResponse
@@ -151,14 +150,7 @@ def _report(coordinator: PhoneHomeCoordinator, mac: str) -> dict[str, Any]:
         "name": (device.name or device.hostname or mac) if device is not None else mac,
         "policy": coordinator.policy(mac),
         "destinations": [
-            {
-                "ip": destination.ip,
-                "port": destination.port,
-                "protocol": PROTOCOL_NAMES.get(destination.protocol, str(destination.protocol)),
-                "bytes": destination.bytes,
-                "first_seen": destination.first_seen.isoformat(),
-                "last_seen": destination.last_seen.isoformat(),
-            }
+            destination_data(destination)
             for destination in (activity.destinations if activity is not None else ())
         ],
         "findings": [finding_data(f) for f in (report.findings if report is not None else ())],

@@ -32,7 +32,9 @@ from .signatures import Signature, SignatureIndex, load_signatures
 STATE_VERSION: Final = 1
 UDP: Final = 17
 TCP: Final = 6
-PROTOCOL_NAMES: Final = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6", 47: "gre"}
+PROTOCOL_NAMES: Final = {
+    1: "icmp", 6: "tcp", 17: "udp", 47: "gre", 58: "icmpv6", 132: "sctp", 136: "udplite"
+}  # fmt: skip
 
 FANOUT_EXCLUDED_PORTS: Final = frozenset({443, 123, 53, 853})
 """UDP ports that reach many hosts by design: QUIC (443) fans out to CDNs, NTP (123)
@@ -198,7 +200,8 @@ def _hosts(count: int, kind: str = "") -> str:
     return f"{count} {kind}host" if count == 1 else f"{count} {kind}hosts"
 
 
-def _protocol_name(protocol: int) -> str:
+def protocol_name(protocol: int) -> str:
+    """The protocol's usual name (tcp, udp, ...), else its number."""
     return PROTOCOL_NAMES.get(protocol, str(protocol))
 
 
@@ -473,7 +476,7 @@ class Analyzer:
         country = self.country_of
         listed = sorted(keys, key=lambda k: (k[0], k[1] or 0, k[2]))[:MAX_LISTED]
         destinations = tuple(
-            FindingDestination(ip, port, _protocol_name(protocol), country(ip))
+            FindingDestination(ip, port, protocol_name(protocol), country(ip))
             for ip, port, protocol in listed
         )
         count = sum(r.count for r in records)
