@@ -41,6 +41,7 @@ from .core.analyzer import (
     owners_from,
     protocol_name,
 )
+from .core.geo import CountrySource, load_country_source, unknown_country
 from .routers.base import (
     LanDevice,
     RouterAuthError,
@@ -121,7 +122,10 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
             ),
         )
         self.router = router
-        self.tracker = ActivityTracker(timedelta(minutes=options.get(CONF_WINDOW, DEFAULT_WINDOW)))
+        self.countries = CountrySource(unknown_country, None)
+        """Replaced by the installed country data in ``_async_setup``."""
+        window = timedelta(minutes=options.get(CONF_WINDOW, DEFAULT_WINDOW))
+        self.tracker = ActivityTracker(window)
         self.tracked: frozenset[str] = frozenset(
             mac.lower() for mac in options.get(CONF_TRACKED_DEVICES, [])
         )
@@ -135,7 +139,7 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
         self.allow: list[AllowEntry] = _allow_entries(stored["allow"])
         self.analyzer = Analyzer(
             AnalyzerSettings(
-                window=timedelta(minutes=options.get(CONF_WINDOW, DEFAULT_WINDOW)),
+                window=window,
                 fanout_hosts=options.get(CONF_FANOUT_HOSTS, DEFAULT_FANOUT_HOSTS),
                 unreplied_attempts=options.get(CONF_UNREPLIED_ATTEMPTS, DEFAULT_UNREPLIED_ATTEMPTS),
                 learning_period=timedelta(
@@ -201,7 +205,9 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
         self._forgotten |= macs
 
     async def _async_setup(self) -> None:
-        """Start the stale clock of devices registered earlier, as if seen now."""
+        """Load the country data; start the stale clock of registered devices as if seen now."""
+        self.countries = await self.hass.async_add_executor_job(load_country_source)
+        self.tracker.country_of = self.analyzer.country_of = self.countries.lookup
         now = dt_util.utcnow()
         registry = dr.async_get(self.hass)
         for device in dr.async_entries_for_config_entry(registry, self.config_entry.entry_id):
@@ -322,6 +328,7 @@ def destination_data(destination: Destination) -> dict[str, Any]:
         "ip": destination.ip,
         "port": destination.port,
         "protocol": protocol_name(destination.protocol),
+        "country": destination.country,
         "bytes": destination.bytes,
         "first_seen": destination.first_seen.isoformat(),
         "last_seen": destination.last_seen.isoformat(),

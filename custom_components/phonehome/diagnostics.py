@@ -36,6 +36,7 @@ async def async_get_config_entry_diagnostics(
             "kind": data.router.kind,
             **asdict(data.info),
             "conntrack_cap": data.router.conntrack_cap,
+            "country_data": data.coordinator.countries.data,
             "capabilities": {
                 "byte_counters": state.byte_counters,
                 "table_source": state.table_source,

@@ -62,8 +62,8 @@ def test_flows_are_counted_per_device_and_destination() -> None:
     assert (camera.internet_hosts, camera.internet_connections) == (2, 3)
     assert camera.last_internet_contact == T0
     assert camera.destinations == (
-        Destination("203.0.113.5", 10001, 17, T0, T0, 300),  # two flows summed
-        Destination("203.0.113.6", 10001, 17, T0, T0, 120),
+        Destination("203.0.113.5", 10001, 17, T0, T0, 300, None),  # two flows summed
+        Destination("203.0.113.6", 10001, 17, T0, T0, 120, None),
     )
     tv = activity[TV.mac]
     assert (tv.internet_hosts, tv.internet_connections) == (1, 1)
@@ -72,7 +72,7 @@ def test_flows_are_counted_per_device_and_destination() -> None:
 
 def test_ipv6_flows_belong_to_the_device_holding_the_address() -> None:
     activity = ActivityTracker(WINDOW).update(flows(TCP6), DEVICES, T0)
-    assert activity[TV.mac].destinations == (Destination("2001:db8::1", 443, 6, T0, T0, 500),)
+    assert activity[TV.mac].destinations == (Destination("2001:db8::1", 443, 6, T0, T0, 500, None),)
     assert activity[CAMERA.mac].internet_hosts == 0
 
 
@@ -219,3 +219,20 @@ def test_a_counted_flow_and_an_uncounted_one_to_the_same_destination() -> None:
             ActivityTracker(WINDOW).update(flows(*lines), DEVICES, T0)[CAMERA.mac].destinations
         )
         assert destination.bytes == 120
+
+
+def test_country_is_looked_up_once_per_new_destination() -> None:
+    asked: list[str] = []
+
+    def country_of(ip: str) -> str | None:
+        asked.append(ip)
+        return {"203.0.113.5": "CN"}.get(ip)
+
+    tracker = ActivityTracker(WINDOW, country_of=country_of)
+    lines = (udp("192.168.1.20", "203.0.113.5", 10001), udp("192.168.1.20", "203.0.113.6", 10001))
+    tracker.update(flows(*lines), DEVICES, T0)
+    activity = tracker.update(flows(*lines), DEVICES, T0 + timedelta(seconds=30))
+
+    countries = {d.ip: d.country for d in activity[CAMERA.mac].destinations}
+    assert countries == {"203.0.113.5": "CN", "203.0.113.6": None}
+    assert sorted(asked) == ["203.0.113.5", "203.0.113.6"]

@@ -173,6 +173,29 @@ async def test_foscam_camera_is_phoning_home_after_one_poll(
     assert hass.states.get(PHONING).state == STATE_ON  # type: ignore[union-attr]
 
 
+async def test_destinations_carry_their_country(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    monitored: UbusEmulator,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A DVR asking 114.114.114.114 directly: the finding and the hosts say CN."""
+    await setup(hass, config_entry)
+    monitored.proc_text = udp_unreplied(CAMERA_IP, "114.114.114.114", 53, 40000)
+    await poll(hass, freezer)
+
+    phoning = hass.states.get(PHONING)
+    assert phoning is not None
+    bypass = next(f for f in phoning.attributes["findings"] if f["kind"] == "dns_bypass")
+    assert bypass["destinations"] == [
+        {"ip": "114.114.114.114", "port": 53, "protocol": "udp", "country": "CN"}
+    ]
+    assert " in CN" in bypass["explanation"]
+    hosts = hass.states.get("sensor.garage_camera_internet_hosts")
+    assert hosts is not None
+    assert hosts.attributes["destinations"][0]["country"] == "CN"
+
+
 @pytest.mark.parametrize(
     "platform", [Platform.BINARY_SENSOR, Platform.BUTTON, Platform.EVENT, Platform.SELECT]
 )

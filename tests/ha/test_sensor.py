@@ -72,6 +72,7 @@ async def test_states_match_the_flows(
             "ip": "203.0.113.5",
             "port": 10001,
             "protocol": "udp",
+            "country": None,
             "bytes": 420,
             "first_seen": T0.isoformat(),
             "last_seen": T0.isoformat(),

@@ -12,6 +12,7 @@ from typing import Final
 
 from ..routers.base import LanDevice
 from .addresses import INTERNET_SCOPES
+from .geo import CountryLookup, unknown_country
 from .model import Flow
 
 DEFAULT_MAX_DESTINATIONS: Final = 256
@@ -31,6 +32,8 @@ class Destination:
     last_seen: datetime
     bytes: int | None
     """Bytes both ways of its flows in the poll it was last seen in; None without counters."""
+    country: str | None
+    """ISO 3166 alpha-2 code of the remote IP, None when unknown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +54,13 @@ class DeviceActivity:
 class _Seen:
     """Mutable per-destination record; only the tracker holds it."""
 
-    __slots__ = ("bytes", "first_seen", "last_seen")
+    __slots__ = ("bytes", "country", "first_seen", "last_seen")
 
-    def __init__(self, first_seen: datetime, last_seen: datetime, total: int | None) -> None:
-        self.first_seen = first_seen
-        self.last_seen = last_seen
+    def __init__(self, seen_at: datetime, total: int | None, country: str | None) -> None:
+        self.first_seen = seen_at
+        self.last_seen = seen_at
         self.bytes = total
+        self.country = country
 
 
 def _sort_key(destination: Destination) -> tuple[datetime, int]:
@@ -66,9 +70,15 @@ def _sort_key(destination: Destination) -> tuple[datetime, int]:
 class ActivityTracker:
     """Per-device internet destinations over a rolling window; not thread-safe, call one at a time."""
 
-    def __init__(self, window: timedelta, max_destinations: int = DEFAULT_MAX_DESTINATIONS) -> None:
+    def __init__(
+        self,
+        window: timedelta,
+        max_destinations: int = DEFAULT_MAX_DESTINATIONS,
+        country_of: CountryLookup = unknown_country,
+    ) -> None:
         self.window = window
         self.max_destinations = max_destinations
+        self.country_of = country_of
         self._seen: dict[str, dict[DestinationKey, _Seen]] = {}
         self._last_contact: dict[str, datetime] = {}
 
@@ -91,12 +101,13 @@ class ActivityTracker:
 
         poll, connections = _per_device(flows, owner)
 
+        country_of = self.country_of
         for mac, per_device in poll.items():
             seen = self._seen.setdefault(mac, {})
             for key, total in per_device.items():
                 record = seen.get(key)
                 if record is None:
-                    seen[key] = _Seen(now, now, total)
+                    seen[key] = _Seen(now, total, country_of(key[0]))
                 else:
                     record.last_seen = now
                     record.bytes = total
@@ -122,7 +133,15 @@ class ActivityTracker:
             if not seen:
                 del self._seen[mac]
             destinations = [
-                Destination(ip, port, protocol, record.first_seen, record.last_seen, record.bytes)
+                Destination(
+                    ip,
+                    port,
+                    protocol,
+                    record.first_seen,
+                    record.last_seen,
+                    record.bytes,
+                    record.country,
+                )
                 for (ip, port, protocol), record in seen.items()
             ]
             destinations.sort(key=_sort_key, reverse=True)

@@ -18,7 +18,7 @@ flows never count, so the rule is silent on such routers rather than wrong.
 
 import ipaddress
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -26,6 +26,7 @@ from socket import AF_INET6, inet_ntop, inet_pton
 from typing import Any, Final, Literal, NamedTuple, Protocol
 
 from .addresses import INTERNET_SCOPES
+from .geo import CountryLookup, unknown_country
 from .model import Flow
 from .signatures import Signature, SignatureIndex, load_signatures
 
@@ -192,10 +193,6 @@ def network_of(ip: str) -> str:
     return inet_ntop(AF_INET6, packed[:6] + bytes(10)) + "/48"
 
 
-def _no_country(_ip: str) -> str | None:
-    return None
-
-
 def _hosts(count: int, kind: str = "") -> str:
     return f"{count} {kind}host" if count == 1 else f"{count} {kind}hosts"
 
@@ -212,7 +209,7 @@ class Analyzer:
         self,
         settings: AnalyzerSettings | None = None,
         signatures: Iterable[Signature] | None = None,
-        country_of: Callable[[str], str | None] = _no_country,
+        country_of: CountryLookup = unknown_country,
     ) -> None:
         self.settings = settings or AnalyzerSettings()
         self.index = SignatureIndex(load_signatures() if signatures is None else signatures)
@@ -398,7 +395,8 @@ class Analyzer:
             finding = self._finding(mac, "dns_bypass", state, dns, severity="medium", key="")
             servers = ", ".join(sorted({ip for ip, _, _ in dns}))
             text = (
-                f"DNS to {servers} instead of the LAN's resolver: it bypasses local DNS filtering"
+                f"DNS to {servers}{self._phrases(finding)[0]} instead of the LAN's resolver: "
+                "it bypasses local DNS filtering"
             )
             findings.append(_with(finding, text))
         if policy == "local_only" and state.dests:
