@@ -7,7 +7,7 @@ Assistant.
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Final, Protocol
 
 from ..core.model import Flow
 from ..core.parsing import ParseStats
@@ -41,6 +41,10 @@ class RouterPermissionError(RouterError):
 
 class RouterResponseError(RouterError):
     """The router answered, but not with what the call promises (garbage, wrong shape, too big)."""
+
+
+class RouterVerificationError(RouterError):
+    """The router took a change, but reading it back did not show it in force."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,28 @@ class LanDevice:
     wired: bool | None = None
 
 
+QUARANTINE_PREFIX: Final = "phonehome_"
+"""Every name the integration gives on a router starts with this."""
+
+
+def quarantine_name(mac: str) -> str:
+    """The router-side name of a device's quarantine: ``phonehome_aabbccddeeff``."""
+    return QUARANTINE_PREFIX + mac.replace(":", "").lower()
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineRecord:
+    """What one quarantine put on the router: enough to check it and remove exactly it."""
+
+    mac: str
+    name: str
+    """The router-side name (``quarantine_name(mac)``): rule, set element or policy."""
+    addresses: tuple[str, ...] = ()
+    """The device's addresses when it was quarantined (their live flows were cut)."""
+    flows_cut: bool = False
+    """The device's established connections were removed from the router's table."""
+
+
 @dataclass(frozen=True, slots=True)
 class QuarantineState:
     """What the router shows of one quarantine: still enforced, and blocked packets."""
@@ -106,7 +132,7 @@ class Snapshot:
     """False when the table was left unread (too big to read safely): flows is empty."""
     parse_stats: ParseStats | None = None
     quarantined: dict[str, QuarantineState] = field(default_factory=dict)
-    """By MAC."""
+    """By MAC: every quarantine the integration left on the router (found by its name)."""
 
 
 class Router(Protocol):
@@ -120,6 +146,17 @@ class Router(Protocol):
 
     async def snapshot(self) -> Snapshot:
         """Read connections, LAN devices and quarantines; raises a RouterError subclass."""
+
+    async def quarantine(self, device: LanDevice) -> QuarantineRecord:
+        """Cut the device off the internet, LAN untouched, live flows too; idempotent.
+
+        Returns only once reading the router back shows the block in force; raises
+        RouterVerificationError when it does not, RouterPermissionError when a right
+        is missing, RouterConnectionError when the router stops answering.
+        """
+
+    async def release(self, record: QuarantineRecord) -> None:
+        """Remove exactly what ``quarantine`` added; a block already gone is success."""
 
     async def close(self) -> None:
         """Log out and release what the client holds."""
