@@ -113,11 +113,37 @@ def test_foscam_unreplied_counts_every_attempt() -> None:
     assert found.explanation.startswith("24 connection attempts without reply to 4 internet hosts")
 
 
-def test_period_is_estimated_from_repeated_sightings() -> None:
+def pppp_session(sent: int) -> list[str]:
+    """A CS2/PPPP login to four servers from one source port: one entry each, answered."""
+    return [
+        f"ipv4     2 udp      17 170 src=192.168.1.20 dst={host} sport=40010 dport=32100 "
+        f"packets={sent} bytes={sent * 48} src={host} dst=192.168.1.20 sport=32100 "
+        f"dport=40010 packets={sent} bytes={sent * 48} [ASSURED] mark=0 zone=0 use=2\n"
+        for host in FOSCAM_HOSTS
+    ]
+
+
+def test_period_is_worked_out_from_packet_counters_across_polls() -> None:
+    """Polled every 30 s, a session that sends every 9 s reads as every ~9 s."""
+    analyzer = make(policies=MONITOR)
+    for poll in range(5):
+        seconds = 30 * poll
+        sent = 500 + seconds // 9  # the session began long before the first poll
+        result = analyzer.update(
+            flows(*pppp_session(sent)), OWNERS, T0 + timedelta(seconds=seconds)
+        )
+    found = finding(result, CAMERA, "signature")
+    assert "every ~9 s" in found.explanation
+    assert found.sends == 4 * (1 + 120 // 9)
+
+
+def test_no_period_is_claimed_while_the_counters_stand_still() -> None:
     analyzer = make(policies=MONITOR)
     for step in range(4):
         result = analyzer.update(flows(foscam(1)), OWNERS, T0 + timedelta(seconds=9 * step))
-    assert "every ~9 s" in finding(result, CAMERA, "signature").explanation
+    found = finding(result, CAMERA, "signature")
+    assert "every" not in found.explanation
+    assert found.sends == 4  # the same four entries, their counters unchanged
 
 
 # ---------------------------------------------------------------- signature

@@ -19,7 +19,7 @@ flows never count, so the rule is silent on such routers rather than wrong.
 import ipaddress
 import itertools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
 from socket import AF_INET6, inet_ntop, inet_pton
@@ -142,6 +142,9 @@ class Finding:
     signature: str | None = None
     key: str = ""
     """Identifies the finding within its device and kind (port, signature id, ...)."""
+    sends: int | None = None
+    """UDP packets the device sent to these destinations in the window, where the
+    router counts packets: what "every ~9 s" is worked out from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,12 +165,16 @@ class AnalysisResult:
 
 
 class _Dest:
-    __slots__ = ("count", "first_seen", "last_seen")
+    __slots__ = ("count", "first_seen", "last_seen", "ports", "sends")
 
     def __init__(self, now: datetime, count: int) -> None:
         self.first_seen = now
         self.last_seen = now
         self.count = count
+        self.sends = 0
+        """UDP packets sent, counted across polls from the entries' packet counters."""
+        self.ports: dict[int | None, int] = {}
+        """Packets sent so far by each entry (by source port) at the last poll."""
 
 
 class _Device:
@@ -241,7 +248,7 @@ class Analyzer:
         self, flows: Iterable[Flow], owners: Mapping[str, str], now: datetime
     ) -> AnalysisResult:
         """Fold one poll in and return every device's active findings."""
-        poll, unreplied = _fold(flows, owners)
+        poll, unreplied, sent = _fold(flows, owners)
         devices = self._devices
         for mac in set(owners.values()):
             if mac not in devices:
@@ -269,6 +276,9 @@ class Analyzer:
             if allowed is not None and allowed(mac, ip, port, protocol):
                 continue
             devices[mac].attempts[(ip, port, protocol, sport)] = (now, count)
+        for (mac, ip, port, protocol), ports in sent.items():
+            if (record := devices[mac].dests.get((ip, port, protocol))) is not None:
+                _count_sends(record, ports)
 
         found: dict[str, list[Finding]] = {}
         for mac in learning:
@@ -478,7 +488,8 @@ class Analyzer:
             for ip, port, protocol in listed
         )
         count = sum(r.count for r in records)
-        return Finding(mac, kind, destinations, first, last, count, severity, "", None, key)
+        sends = sum(r.sends for r in records) or None
+        return Finding(mac, kind, destinations, first, last, count, severity, "", None, key, sends)
 
     def _phrases(self, finding: Finding) -> tuple[str, str]:
         """(' in CN and US' or '', ' every ~9 s' or '') for an explanation."""
@@ -492,7 +503,7 @@ class Analyzer:
             )
         every = ""
         span = (finding.last_seen - finding.first_seen).total_seconds()
-        per_host = finding.count / max(1, len(finding.destinations))
+        per_host = (finding.sends or 0) / max(1, len(finding.destinations))
         if per_host >= 3 and span > 0:  # noqa: PLR2004 - two gaps at least
             every = f" every ~{round(span / (per_host - 1))} s"
         return where, every
@@ -535,10 +546,16 @@ def _fold(
 ) -> tuple[
     dict[tuple[str, str, int | None, int], int],
     dict[tuple[str, str, int | None, int, int | None], int],
+    dict[tuple[str, str, int | None, int], dict[int | None, int]],
 ]:
-    """One poll's internet flows: connections per (mac, ip, port, protocol), unreplied entries."""
+    """One poll's internet flows: connections, unreplied entries, UDP packets sent.
+
+    Connections per (mac, ip, port, protocol); unreplied entries per source port; and
+    the packets each UDP entry has sent, where the router counts packets.
+    """
     poll: dict[tuple[str, str, int | None, int], int] = {}
     unreplied: dict[tuple[str, str, int | None, int, int | None], int] = {}
+    sent: dict[tuple[str, str, int | None, int], dict[int | None, int]] = {}
     internet = INTERNET_SCOPES
     owner = owners.get
     get = poll.get
@@ -552,7 +569,25 @@ def _fold(
         poll[key] = get(key, 0) + flow.connections
         if flow.replied is False:
             unreplied[(*key, flow.sport)] = flow.connections
-    return poll, unreplied
+        if flow.protocol == UDP and flow.total_packets is not None:
+            out = flow.total_packets - (flow.reply_packets or 0)
+            sent.setdefault(key, {})[flow.sport] = out
+    return poll, unreplied, sent
+
+
+def _count_sends(record: _Dest, ports: dict[int | None, int]) -> None:
+    """Add the packets sent since the last poll: growth of known entries, 1 per new entry.
+
+    A new entry counts once, not with its whole counter: it may be older than the
+    window (a P2P session that started before Home Assistant did).
+    """
+    before = record.ports
+    sends = 0
+    for sport, packets in ports.items():
+        known = before.get(sport)
+        sends += 1 if known is None else max(0, packets - known)
+    record.sends += sends
+    record.ports = ports
 
 
 def _expire(state: _Device, cutoff: datetime) -> None:
@@ -581,33 +616,11 @@ def _age(state: _Device) -> timedelta:
 
 
 def _with(finding: Finding, explanation: str, signature: str | None = None) -> Finding:
-    return Finding(
-        finding.device,
-        finding.kind,
-        finding.destinations,
-        finding.first_seen,
-        finding.last_seen,
-        finding.count,
-        finding.severity,
-        explanation,
-        signature,
-        finding.key,
-    )
+    return replace(finding, explanation=explanation, signature=signature)
 
 
 def _replace_count(finding: Finding, count: int) -> Finding:
-    return Finding(
-        finding.device,
-        finding.kind,
-        finding.destinations,
-        finding.first_seen,
-        finding.last_seen,
-        count,
-        finding.severity,
-        finding.explanation,
-        finding.signature,
-        finding.key,
-    )
+    return replace(finding, count=count)
 
 
 def _finding_to_dict(finding: Finding) -> dict[str, Any]:
