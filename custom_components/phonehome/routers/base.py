@@ -25,6 +25,20 @@ class RouterTLSError(RouterConnectionError):
     """The router's TLS certificate failed verification (or the TLS handshake failed)."""
 
 
+class RouterHostKeyError(RouterError):
+    """The SSH server presented another host key than the one pinned at setup: never accepted."""
+
+    def __init__(
+        self, message: str, *, fingerprint: str | None = None, public_key: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.fingerprint = fingerprint
+        """SHA256 fingerprint of the key the server presented (``SHA256:...``); None when
+        it offered none of the pinned key's type."""
+        self.public_key = public_key
+        """The presented key in OpenSSH format, to show when asking the owner to re-pin it."""
+
+
 class RouterAuthError(RouterError):
     """The router rejected the credentials (or the session, after one fresh login)."""
 
@@ -68,7 +82,9 @@ class Capabilities:
     cut_live_flows: bool = False
     table_source: str = "luci"
     """Where the table came from: "luci" (getConntrackList), "plugin" (the phonehome
-    rpcd plugin, paged), or "none" (left unread: above the cap without the plugin)."""
+    rpcd plugin, paged), "proc" (/proc/net/nf_conntrack over SSH), "conntrack"
+    (``conntrack -L -o extended`` over SSH), or "none" (left unread: above the cap
+    without the plugin)."""
 
 
 @dataclass(frozen=True, slots=True)
