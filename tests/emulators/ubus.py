@@ -14,11 +14,19 @@ worker thread, on a temporary copy of ``proc_text``, as rpcd runs it.
 
 Batches (a JSON array of requests) are answered as uhttpd does: one response per
 request, in order, computed one after another.
+
+Quarantine (tests/emulators/ubus_firewall.py): rpcd's ``uci`` object over
+``uci`` (committed configs, OpenWrt's default fw4 firewall) with changes staged
+per session, ``file write`` of /proc/net/nf_conntrack (the kernel's flush
+patch), ``file exec`` of ``nft --terse --json list ruleset`` (a fw4-shaped
+ruleset, or ``nft_ruleset``), and ``statuses`` to fail any method. The "hass"
+login holds exactly the rights of router/openwrt/phonehome.json.
 """
 
 import asyncio
 import contextlib
 import copy
+import fnmatch
 import json
 import shutil
 import ssl
@@ -33,18 +41,28 @@ from typing import Any, Final
 from aiohttp import web
 
 from tests.emulators.luci_conntrack import conntrack_list
+from tests.emulators.ubus_firewall import (
+    CONNTRACK_PROC,
+    NFT,
+    FirewallState,
+    UciStore,
+    delete_conntrack,
+)
 from tests.plugin.tools import Plugin, tool_dir
 
 FIXTURES: Final = Path(__file__).parents[2].parent / "shared" / "fixtures" / "openwrt-24.10.8"
 NULL_SESSION: Final = "0" * 32
 UBUS_MESSAGE_LIMIT: Final = 1024 * 1024
 """ubus's UBUS_MAX_MSGLEN: a reply larger than this never reaches uhttpd."""
+FIREWALL_CONFIG: Final = "firewall"
 COUNT_PATH: Final = "/proc/sys/net/netfilter/nf_conntrack_count"
 ACCT_PATH: Final = "/proc/sys/net/netfilter/nf_conntrack_acct"
+ACL_FILE: Final = Path(__file__).parents[2] / "router" / "openwrt" / "phonehome.json"
 OBJECTS: Final = {
     "session": {"login", "destroy", "access"},
     "system": {"board", "info"},
-    "file": {"read", "list", "stat"},
+    "file": {"read", "write", "exec", "list", "stat"},
+    "uci": {"get", "add", "set", "delete", "commit", "revert", "changes"},
     "luci": {"getConntrackList", "getVersion"},
     "luci-rpc": {
         "getNetworkDevices",
@@ -107,6 +125,9 @@ class User:
     """Allowed ``object.method`` (``object.*`` for all of an object)."""
     files: set[str] | None = None
     """Paths ``file read`` may read."""
+    grants: set[tuple[str, str, str]] = field(default_factory=set)
+    """Other rights as rpcd keeps them: (scope, object pattern, function), e.g.
+    ("uci", "firewall", "write"), ("file", "/proc/net/nf_conntrack", "write")."""
 
     def may_call(self, obj: str, method: str) -> bool:
         return self.ubus is None or f"{obj}.{method}" in self.ubus or f"{obj}.*" in self.ubus
@@ -114,18 +135,44 @@ class User:
     def may_read(self, path: str) -> bool:
         return self.files is None or path in self.files
 
+    def may(self, scope: str, obj: str, function: str) -> bool:
+        """rpcd's rpc_session_acl_allowed: fnmatch on object and function."""
+        if scope == "ubus":
+            return self.may_call(obj, function)
+        if self.ubus is None or (scope == "file" and function == "read" and self.may_read(obj)):
+            return True
+        return any(
+            granted_scope == scope
+            and fnmatch.fnmatchcase(obj, pattern)
+            and fnmatch.fnmatchcase(function, granted)
+            for granted_scope, pattern, granted in self.grants
+        )
 
-HASS_UBUS: Final = {
-    "file.read",
-    "session.access",
-    "system.board",
-    "luci.getConntrackList",
-    "luci-rpc.getHostHints",
-    "luci-rpc.getDHCPLeases",
-    "luci-rpc.getNetworkDevices",
-    "phonehome.conntrack",
-    "phonehome.summary",
-}
+    @classmethod
+    def from_acl(cls, password: str, path: Path = ACL_FILE) -> "User":
+        """A login granted an rpcd ACL file's read and write sections (rpcd's setup_acl_scope)."""
+        ubus: set[str] = set()
+        files: set[str] = set()
+        grants: set[tuple[str, str, str]] = set()
+        for group in json.loads(path.read_text()).values():
+            for perm in ("read", "write"):
+                for scope, objects in group.get(perm, {}).items():
+                    if isinstance(objects, list):  # array notation: the perm is the function
+                        grants |= {(scope, obj, perm) for obj in objects}
+                        continue
+                    for obj, functions in objects.items():
+                        for function in functions:
+                            if scope == "ubus":
+                                ubus.add(f"{obj}.{function}")
+                            elif scope == "file" and function == "read":
+                                files.add(obj)
+                            else:
+                                grants.add((scope, obj, function))
+        return cls(password, ubus, files, grants)
+
+
+HASS_UBUS: Final = set(User.from_acl("").ubus or ())
+"""The ubus methods router/openwrt/phonehome.json grants."""
 
 
 def _default_network_devices() -> dict[str, Any]:
@@ -168,7 +215,7 @@ class UbusEmulator:
     users: dict[str, User] = field(
         default_factory=lambda: {
             "root": User("secret"),
-            "hass": User("hasspw", set(HASS_UBUS), {COUNT_PATH, ACCT_PATH, "/tmp/dhcp.leases"}),
+            "hass": User.from_acl("hasspw"),
         }
     )
     hang: float = 0.2
@@ -205,6 +252,24 @@ class UbusEmulator:
     before each ``phonehome`` call runs: tests remove snapshots or the table there."""
     reply_sizes: list[tuple[str, int]] = field(default_factory=list)
     """(``object.method``, bytes of its payload) of every call answered with data."""
+    call_log: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    """Every call in order: (object, method, args without ubus_rpc_session)."""
+    statuses: dict[str, int] = field(default_factory=dict)
+    """``object.method`` -> ubus status answered instead (after the ACL check)."""
+    firewall_applier: Callable[[dict[str, dict[str, Any]]], None] | None = None
+    """Called with the committed firewall sections after each ``uci commit firewall``."""
+    conntrack_writer: Callable[[str], None] | None = None
+    """Called with what is written to /proc/net/nf_conntrack (``file write``, plugin
+    flush); None: the kernel patch's deletion is applied to ``proc_text``."""
+    nft_ruleset: Callable[[], str] | None = None
+    """stdout of ``nft --terse --json list ruleset``; None: fw4-shaped, from the config."""
+    firewall_reload_lag: int = 0
+    """Ruleset reads after a firewall commit that still show the previous ruleset."""
+    rule_counters: dict[str, int] = field(default_factory=dict)
+    """Firewall section name -> packets its rule's counter shows."""
+    proc_write_status: int = 2
+    """Status of a ``file write`` to /proc/net/nf_conntrack that the kernel took:
+    rpcd fsyncs after writing, and /proc refuses fsync (EINVAL -> status 2)."""
 
     def __post_init__(self) -> None:
         self.sessions: dict[str, str] = {}
@@ -216,10 +281,17 @@ class UbusEmulator:
         self._plugin_dir: Path | None = None
         self._plugin: Plugin | None = None
         self._proc_written = False
+        self.uci_store = UciStore()
+        self.fw = FirewallState(self.uci_store.committed[FIREWALL_CONFIG])
         self.app = web.Application()
         self.app.router.add_post("/ubus", self._handle)
 
     # ------------------------------------------------------------------ control
+
+    @property
+    def uci(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Committed configs: config -> section -> values with rpcd's meta keys."""
+        return self.uci_store.committed
 
     @property
     def proc_text(self) -> str:
@@ -236,11 +308,13 @@ class UbusEmulator:
     def expire_sessions(self) -> None:
         """Every session times out (as after 300 s without a call)."""
         self.sessions.clear()
+        self.uci_store.staged.clear()
 
     def restart_rpcd(self) -> None:
         """``/etc/init.d/rpcd restart``: objects back, sessions gone."""
         self.rpcd_alive = True
         self.sessions.clear()
+        self.uci_store.staged.clear()
 
     async def start(self, ssl_context: ssl.SSLContext | None = None) -> str:
         """Listen on 127.0.0.1, a free port; returns the /ubus URL."""
@@ -303,7 +377,22 @@ class UbusEmulator:
             assert self._plugin_dir is not None
             self.plugin_hook(self._plugin_dir, arguments)
         out, _ = await asyncio.to_thread(plugin.run, ["call", method], dumps(arguments))
+        flushed = self._plugin_dir / "flush"  # PHONEHOME_FLUSH_TARGET
+        if flushed.exists():
+            self._write_conntrack(flushed.read_text())
+            flushed.unlink()
         return json.loads(out)
+
+    def _write_conntrack(self, data: str) -> bool:
+        """A write to /proc/net/nf_conntrack; False when the kernel refuses it (EINVAL)."""
+        if self.conntrack_writer is not None:
+            self.conntrack_writer(data)
+            return True
+        text = delete_conntrack(self._proc_text, data)
+        if text is None:
+            return False
+        self.proc_text = text
+        return True
 
     # ------------------------------------------------------------------ HTTP
 
@@ -318,6 +407,9 @@ class UbusEmulator:
         items = document if isinstance(document, list) else [document]
         names = [self._name(item) for item in items]
         self.calls.update(name for name in names if name)
+        self.call_log += [
+            self._logged(item) for item, name in zip(items, names, strict=True) if name
+        ]
         if self.failure is not None and (self.failure_on is None or self.failure_on in names):
             failed = await self._fail(request, items)
             if failed is not None:
@@ -334,6 +426,12 @@ class UbusEmulator:
         if not isinstance(params, list) or len(params) < 3:
             return None
         return f"{params[1]}.{params[2]}"
+
+    @staticmethod
+    def _logged(item: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        _, obj, method, *rest = item["params"]
+        args = rest[0] if rest and isinstance(rest[0], dict) else {}
+        return obj, method, {k: v for k, v in args.items() if k != "ubus_rpc_session"}
 
     async def _fail(  # noqa: PLR0911
         self, request: web.Request, items: list[Any]
@@ -394,6 +492,12 @@ class UbusEmulator:
     def _ok(payload: object, request_id: object) -> dict[str, Any]:
         return {"jsonrpc": "2.0", "id": request_id, "result": [0, payload]}
 
+    def _reply(self, status: int, payload: object, request_id: object) -> dict[str, Any]:
+        """A payload when there is one (status 0), else the bare status."""
+        return (
+            self._status(status, request_id) if payload is None else self._ok(payload, request_id)
+        )
+
     async def _answer(self, item: object) -> dict[str, Any]:  # noqa: PLR0911
         if not isinstance(item, dict):
             return self._error("malformed_request_json", None)
@@ -425,6 +529,8 @@ class UbusEmulator:
             )
         if method not in self._objects()[obj]:
             return self._with_id(fixture_body("method_not_found"), request_id)
+        if f"{obj}.{method}" in self.statuses:
+            return self._status(self.statuses[f"{obj}.{method}"], request_id)
         return await self._dispatch(sid, user, obj, method, args, request_id)
 
     def _objects(self) -> dict[str, set[str]]:
@@ -471,12 +577,7 @@ class UbusEmulator:
         target = self.users.get(self.sessions.get(sid, ""))  # type: ignore[arg-type]
         if target is None:
             return self._status(4, request_id)  # UBUS_STATUS_NOT_FOUND: no such session
-        if scope == "ubus":
-            allowed = target.may_call(obj, function)  # type: ignore[arg-type]
-        elif scope == "file":
-            allowed = function == "read" and target.may_read(obj)  # type: ignore[arg-type]
-        else:
-            allowed = target.ubus is None
+        allowed = target.may(scope, obj, function)  # type: ignore[arg-type]
         return self._ok({"access": allowed}, request_id)
 
     async def _dispatch(  # noqa: PLR0911, PLR0912, PLR0913, PLR0917
@@ -485,6 +586,7 @@ class UbusEmulator:
         key = f"{obj}.{method}"
         if key == "session.destroy":
             self.sessions.pop(sid, None)
+            self.uci_store.staged.pop(sid, None)
             return self._with_id(fixture_body("call_no_payload_uci_revert"), request_id)
         if key == "session.access":
             return self._access(args, request_id)
@@ -497,6 +599,15 @@ class UbusEmulator:
             if path not in self.files:
                 return self._status(4, request_id)
             return self._ok({"data": self.files[path]}, request_id)
+        if obj == "uci":
+            status, answer = self.uci_store.call(sid, user, method, args)
+            if status == 0 and method == "commit" and args.get("config") == FIREWALL_CONFIG:
+                self._firewall_committed()
+            return self._reply(status, answer, request_id)
+        if key == "file.write":
+            return self._status(self._file_write(user, args), request_id)
+        if key == "file.exec":
+            return self._reply(*self._file_exec(user, args), request_id)
         payload: object
         if key == "system.board":
             payload = self.board
@@ -525,3 +636,42 @@ class UbusEmulator:
                 {"error": {"code": -32003, "message": "ubus request timed out"}}, request_id
             )
         return self._ok(payload, request_id)
+
+    # ------------------------------------------------------------------ quarantine
+
+    def _firewall_committed(self) -> None:
+        sections = copy.deepcopy(self.uci_store.committed[FIREWALL_CONFIG])
+        self.fw.committed(sections, self.firewall_reload_lag)
+        if self.firewall_applier is not None:
+            self.firewall_applier(sections)
+
+    def _file_write(self, user: User, args: dict[str, Any]) -> int:
+        """rpcd's rpc_file_write: ACL (file, path, write), then the write."""
+        path, data = args.get("path"), args.get("data")
+        if not isinstance(path, str) or not isinstance(data, str):
+            return 2
+        if not user.may("file", path, "write"):
+            return 6
+        if path != CONNTRACK_PROC:
+            self.files[path] = data
+            return 0
+        return self.proc_write_status if self._write_conntrack(data) else 2
+
+    def _file_exec(self, user: User, args: dict[str, Any]) -> tuple[int, dict[str, Any] | None]:
+        """rpcd's rpc_file_exec_run: ACL on the command, else on "command params..."."""
+        command, params = args.get("command"), args.get("params") or []
+        if not isinstance(command, str) or not isinstance(params, list):
+            return 2, None
+        line = " ".join([command, *map(str, params)])
+        if not (user.may("file", command, "exec") or user.may("file", line, "exec")):
+            return 6, None
+        if command != NFT:
+            return 4, None
+        if params != ["--terse", "--json", "list", "ruleset"]:
+            return 0, {"code": 1, "stderr": "Error: syntax error\n"}
+        stdout = (
+            self.nft_ruleset()
+            if self.nft_ruleset is not None
+            else self.fw.ruleset(self.rule_counters)
+        )
+        return 0, {"code": 0, "stdout": stdout}

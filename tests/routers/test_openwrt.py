@@ -27,8 +27,9 @@ from custom_components.phonehome.routers.openwrt import (
     DEFAULT_CONNTRACK_CAP,
     REQUIRED_RIGHTS,
     OpenWrtRouter,
-    Right,
 )
+from custom_components.phonehome.routers.openwrt_firewall import QUARANTINE_RIGHTS
+from custom_components.phonehome.routers.ubus import Right
 from tests.bench.synthetic import proc_text
 from tests.emulators.ubus import COUNT_PATH, FIXTURES, Failure, UbusEmulator, User
 from tests.routers.conftest import RouterFactory, make_router
@@ -346,9 +347,12 @@ async def test_session_expiring_before_the_table_call(
     await router.connect()
     original = emulator._dispatch
 
+    expired: list[bool] = []
+
     async def expire_after_batch(*args: object) -> dict[str, object]:
         answer = await original(*args)  # type: ignore[arg-type]
-        if args[3] == "getDHCPLeases":
+        if args[3] == "exec" and not expired:  # the poll batch's last call (nft ruleset)
+            expired.append(True)
             emulator.expire_sessions()
         return answer
 
@@ -603,9 +607,20 @@ PLUGIN = Path(__file__).parents[2] / "router/openwrt/phonehome"
 
 def _user_of_acl_file(password: str) -> User:
     """An rpcd login granted exactly what the README's ACL file grants."""
-    grants = json.loads(ACL_FILE.read_text())["phonehome"]["read"]
-    ubus = {f"{obj}.{method}" for obj, methods in grants["ubus"].items() for method in methods}
-    return User(password, ubus, set(grants["file"]))
+    return User.from_acl(password, ACL_FILE)
+
+
+def _acl_rights(section: str) -> set[Right]:
+    """The rights one section ("read" or "write") of the ACL file grants, as rpcd reads them."""
+    rights: set[Right] = set()
+    for scope, objects in json.loads(ACL_FILE.read_text())["phonehome"][section].items():
+        if isinstance(objects, list):  # array notation: the section is the function
+            rights |= {Right(scope, obj, section) for obj in objects}
+        else:
+            rights |= {
+                Right(scope, obj, f) for obj, functions in objects.items() for f in functions
+            }
+    return rights
 
 
 async def test_the_readme_acl_file_grants_what_a_poll_needs(
@@ -631,10 +646,10 @@ def _plugin_methods() -> set[str]:
     return set(json.loads(listed.stdout))
 
 
-def test_the_acl_file_writes_only_the_plugins_flush() -> None:
+def test_the_acl_file_writes_only_what_quarantine_needs() -> None:
     acl = json.loads(ACL_FILE.read_text())["phonehome"]
     assert set(acl) == {"description", "read", "write"}
-    assert acl["write"] == {"ubus": {"phonehome": ["flush"]}}
+    assert _acl_rights("write") <= set(QUARANTINE_RIGHTS)
     assert "flush" in _plugin_methods()
 
 
@@ -646,13 +661,10 @@ def test_the_readme_shows_the_acl_file_as_it_is() -> None:
 
 
 def test_the_acl_file_grants_exactly_the_required_rights() -> None:
-    grants = json.loads(ACL_FILE.read_text())["phonehome"]["read"]
-    granted = {
-        Right("ubus", obj, method) for obj, methods in grants["ubus"].items() for method in methods
-    } | {Right("file", path, perm) for path, perms in grants["file"].items() for perm in perms}
+    granted = _acl_rights("read") | _acl_rights("write")
     session = {Right("ubus", "session", "access"), Right("ubus", "session", "destroy")}
-    plugin = {Right("ubus", "phonehome", method) for method in _plugin_methods() - {"flush"}}
-    assert granted == set(REQUIRED_RIGHTS) | session | plugin
+    plugin = {Right("ubus", "phonehome", method) for method in _plugin_methods()}
+    assert granted == set(REQUIRED_RIGHTS) | set(QUARANTINE_RIGHTS) | session | plugin
     assert len(set(REQUIRED_RIGHTS)) == len(REQUIRED_RIGHTS)
 
 
@@ -666,7 +678,8 @@ async def test_check_access_passes_for_the_acl_file_user(
     router = router_for(username="acl", password="aclpw")
     await router.connect()
     await router.check_access()
-    assert emulator.calls["session.access"] == len(REQUIRED_RIGHTS)
+    # connect asks for the quarantine rights, check_access for the poll's
+    assert emulator.calls["session.access"] == len(QUARANTINE_RIGHTS) + len(REQUIRED_RIGHTS)
     assert emulator.calls["luci.getConntrackList"] == 0
 
 

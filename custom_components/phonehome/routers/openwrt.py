@@ -19,7 +19,6 @@ One poll starts with a JSON-RPC batch: ``file read
 import asyncio
 import ipaddress
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -32,6 +31,7 @@ from ..core.conntrack_plugin import PluginPage, decode_plugin_page, parse_plugin
 from .base import (
     Capabilities,
     LanDevice,
+    QuarantineRecord,
     RouterConnectionError,
     RouterError,
     RouterInfo,
@@ -39,7 +39,8 @@ from .base import (
     RouterResponseError,
     Snapshot,
 )
-from .ubus import ACCESS_HELP, DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, UbusCall, UbusClient
+from .openwrt_firewall import PLUGIN_OBJECT, FirewallQuarantine
+from .ubus import ACCESS_HELP, DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, Right, UbusCall, UbusClient
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -48,7 +49,6 @@ DEFAULT_CONNTRACK_CAP: Final = 3000
 CONNTRACK_TIMEOUT: Final = 30.0
 PLUGIN_TIMEOUT: Final = 60.0
 """Seconds for the plugin's first page: its awk pass over a full table on a small router."""
-PLUGIN_OBJECT: Final = "phonehome"
 PLUGIN_PAGE_LIMIT: Final = 10000
 """Rows asked for in the first page (the plugin's most); it stops earlier at 256 KiB."""
 PLUGIN_PAGE_BYTES: Final = 256 * 1024
@@ -61,22 +61,6 @@ COUNT_PATH: Final = "/proc/sys/net/netfilter/nf_conntrack_count"
 ACCT_PATH: Final = "/proc/sys/net/netfilter/nf_conntrack_acct"
 LAN_BRIDGE: Final = "br-lan"
 ARPHRD_ETHER: Final = 1
-
-
-@dataclass(frozen=True, slots=True)
-class Right:
-    """One rpcd ACL entry: ``scope`` "ubus" (object, method) or "file" (path, "read")."""
-
-    scope: str
-    obj: str
-    function: str
-
-    @property
-    def name(self) -> str:
-        """How errors and the README write it: ``luci getConntrackList``, ``file read /path``."""
-        if self.scope == "file":
-            return f"file {self.function} {self.obj}"
-        return f"{self.obj} {self.function}"
 
 
 REQUIRED_RIGHTS: Final = (
@@ -136,6 +120,8 @@ class OpenWrtRouter:
             timeout=timeout,
             max_bytes=max_bytes,
         )
+        self.firewall = FirewallQuarantine(self.ubus)
+        """Quarantine through fw4 rules (routers/openwrt_firewall.py)."""
 
     async def connect(self) -> RouterInfo:
         """Log in, read ``system board`` and the LAN MAC; raises a RouterError subclass."""
@@ -151,6 +137,7 @@ class OpenWrtRouter:
             firmware = _text(release.get("description")) or _text(release.get("version"))
         hostname = _text(board.get("hostname"))
         self.plugin = await self._detect_plugin()
+        await self.firewall.detect()
         return RouterInfo(
             unique_id=unique_id,
             name=hostname or self.host,
@@ -166,32 +153,10 @@ class OpenWrtRouter:
         naming the first missing right (``acl``), and one for ``session access``
         itself when the user may not ask.
         """
-        if self.ubus.session_id is None:
-            await self.ubus.login()
-        sid = self.ubus.session_id
-        results = await self.ubus.batch(
-            [
-                UbusCall(
-                    "session",
-                    "access",
-                    {
-                        "ubus_rpc_session": sid,
-                        "scope": right.scope,
-                        "object": right.obj,
-                        "function": right.function,
-                    },
-                )
-                for right in REQUIRED_RIGHTS
-            ]
-        )
-        for right, result in zip(REQUIRED_RIGHTS, results, strict=True):
-            access = result.unwrap().get("access")
-            if not isinstance(access, bool):
-                raise RouterResponseError(
-                    f"session access for {right.name} answered no access flag: "
-                    f"{result.payload!r:.80}"
-                )
-            if not access:
+        for right, granted in zip(
+            REQUIRED_RIGHTS, await self.ubus.access(REQUIRED_RIGHTS), strict=True
+        ):
+            if not granted:
                 raise RouterPermissionError(
                     f"the router user lacks the rpcd ACL for {right.name}: {ACCESS_HELP}",
                     acl=right.name,
@@ -199,14 +164,17 @@ class OpenWrtRouter:
 
     async def snapshot(self) -> Snapshot:
         """Count first, then (below the cap only) the table; hosts and leases; one poll."""
-        count_result, acct_result, hints_result, leases_result = await self.ubus.batch(
+        results = await self.ubus.batch(
             [
                 UbusCall("file", "read", {"path": COUNT_PATH}),
                 UbusCall("file", "read", {"path": ACCT_PATH}),
                 UbusCall("luci-rpc", "getHostHints"),
                 UbusCall("luci-rpc", "getDHCPLeases"),
+                *self.firewall.snapshot_calls(),
             ]
         )
+        count_result, acct_result, hints_result, leases_result = results[:4]
+        quarantined = self.firewall.snapshot_state(results[4:])
         count = _proc_number(count_result.unwrap(), COUNT_PATH)
         try:
             acct: int | None = _proc_number(acct_result.unwrap(), ACCT_PATH)
@@ -225,11 +193,25 @@ class OpenWrtRouter:
             taken_at=datetime.now(UTC),
             flows=flows,
             devices=devices,
-            capabilities=Capabilities(byte_counters=counters, table_source=source),
+            capabilities=Capabilities(
+                byte_counters=counters,
+                quarantine=self.firewall.can_quarantine(),
+                cut_live_flows=self.firewall.can_cut(self.plugin),
+                table_source=source,
+            ),
             conntrack_count=count,
             table_read=parsed is not None,
             parse_stats=parsed.stats if parsed is not None else None,
+            quarantined=quarantined,
         )
+
+    async def quarantine(self, device: LanDevice) -> QuarantineRecord:
+        """A fw4 rule for the device, read back, then its live flows cut (openwrt_firewall)."""
+        return await self.firewall.quarantine(device, plugin=self.plugin)
+
+    async def release(self, record: QuarantineRecord) -> None:
+        """Delete the record's fw4 rule and read back that it is gone."""
+        await self.firewall.release(record)
 
     async def close(self) -> None:
         """Log out (best effort; never raises)."""

@@ -117,6 +117,30 @@ class UbusResult:
         return self.payload or {}
 
 
+@dataclass(frozen=True, slots=True)
+class Right:
+    """One rpcd ACL entry: scope "ubus" (object, method), "file" (path, read/write/exec), "uci" (config, read/write)."""
+
+    scope: str
+    obj: str
+    function: str
+
+    @property
+    def name(self) -> str:
+        """How errors and the README write it: ``luci getConntrackList``, ``file read /path``."""
+        if self.scope == "ubus":
+            return f"{self.obj} {self.function}"
+        return f"{self.scope} {self.function} {self.obj}"
+
+
+class UbusStatusError(RouterResponseError):
+    """The call answered a ubus status other than ok, permission denied or timeout."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class _AccessDeniedError(Exception):
     """-32002: the session expired, or the user lacks the ACL. Re-login decides which."""
 
@@ -512,9 +536,43 @@ class UbusClient:
             )
         if status == UBUS_TIMEOUT:
             raise RouterConnectionError(f"{call.name} timed out on the router (ubus status 7)")
-        raise RouterResponseError(
-            f"{call.name} failed on the router: ubus status {status} ({text})"
+        raise UbusStatusError(
+            f"{call.name} {_describe(call.args)}failed on the router: ubus status {status} ({text})",
+            status,
         )
+
+    async def access(self, rights: Sequence[Right]) -> list[bool]:
+        """Ask rpcd (``session access``, one batch) whether this session holds each right.
+
+        Raises RouterPermissionError when the user may not ask, RouterResponseError
+        when an answer holds no access flag.
+        """
+        sid = await self._ensure_session()
+        results = await self.batch(
+            [
+                UbusCall(
+                    "session",
+                    "access",
+                    {
+                        "ubus_rpc_session": sid,
+                        "scope": right.scope,
+                        "object": right.obj,
+                        "function": right.function,
+                    },
+                )
+                for right in rights
+            ]
+        )
+        flags: list[bool] = []
+        for right, result in zip(rights, results, strict=True):
+            access = result.unwrap().get("access")
+            if not isinstance(access, bool):
+                raise RouterResponseError(
+                    f"session access for {right.name} answered no access flag: "
+                    f"{result.payload!r:.80}"
+                )
+            flags.append(access)
+        return flags
 
 
 def _describe(args: Mapping[str, object]) -> str:
