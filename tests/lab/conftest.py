@@ -6,6 +6,7 @@ PHONEHOME_REQUIRE_LAB=1 (CI) turns the skip into a failure.
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -15,7 +16,10 @@ from tests.emulators.luci_conntrack import conntrack_list
 from .netlab import (
     PROC_CONNTRACK,
     ConntrackDump,
+    HomeLab,
     Lab,
+    Namespace,
+    build_home_lab,
     build_router_lab,
     dump_conntrack,
     missing_requirements,
@@ -45,18 +49,28 @@ def _unavailable(reason: str) -> None:
     pytest.skip(message)
 
 
+def _require_lab() -> None:
+    """Skip (or fail) unless this machine can build the lab."""
+    if problems := missing_requirements():
+        _unavailable("; ".join(problems))
+
+
+def _require_proc_conntrack(router: Namespace) -> None:
+    """Skip (or fail) unless the router's kernel shows its table in /proc."""
+    if not router.can_read(PROC_CONNTRACK):
+        _unavailable(f"the kernel has no {PROC_CONNTRACK} (CONFIG_NF_CONNTRACK_PROCFS)")
+
+
 @pytest.fixture(scope="session")
 def lab_capture() -> LabCapture:
     """Build the lab, play the home plan, read the table while TCP connections are held.
 
     The lab is removed before any test runs: tests only look at the capture.
     """
-    if problems := missing_requirements():
-        _unavailable("; ".join(problems))
+    _require_lab()
     with Lab() as lab:
         topology = build_router_lab(lab)
-        if topology.router.run("test", "-r", PROC_CONNTRACK, check=False).returncode != 0:
-            _unavailable(f"the kernel has no {PROC_CONNTRACK} (CONFIG_NF_CONNTRACK_PROCFS)")
+        _require_proc_conntrack(topology.router)
         plan = home_plan(
             topology.device_v4, topology.device_v6, topology.internet_v4, topology.internet_v6
         )
@@ -69,3 +83,13 @@ def lab_capture() -> LabCapture:
         dump=dump,
         luci=json.loads(json.dumps(conntrack_list(dump.proc))),
     )
+
+
+@pytest.fixture
+def home_lab() -> Iterator[tuple[Lab, HomeLab]]:
+    """A fresh bridged home lab for one test; removed afterwards, also when the test fails."""
+    _require_lab()
+    with Lab() as lab:
+        home = build_home_lab(lab)
+        _require_proc_conntrack(home.net.router)
+        yield lab, home

@@ -120,6 +120,11 @@ def remove_stale_namespaces() -> list[str]:
     return stale
 
 
+def _sysctl_path(key: str) -> str:
+    """/proc/sys path of a dotted sysctl key."""
+    return "/proc/sys/" + key.replace(".", "/")
+
+
 @dataclass(frozen=True)
 class Namespace:
     """A named network namespace and the commands that configure it."""
@@ -161,9 +166,12 @@ class Namespace:
 
     def set_sysctl(self, key: str, value: str) -> None:
         """Set a sysctl of this namespace (dotted key, as `sysctl` spells it)."""
-        path = "/proc/sys/" + key.replace(".", "/")
         code = "import sys; open(sys.argv[1], 'w').write(sys.argv[2])"
-        self.run(sys.executable, "-c", code, path, value)
+        self.run(sys.executable, "-c", code, _sysctl_path(key), value)
+
+    def can_read(self, path: str) -> bool:
+        """Whether a file exists and is readable, as this namespace sees it."""
+        return self.run("test", "-r", path, check=False).returncode == 0
 
     def read_file(self, path: str) -> str:
         """Read a file as this namespace sees it (/proc/net is per namespace)."""
@@ -196,6 +204,14 @@ class Helper:
         if not line:
             raise LabError(f"{self.name} (pid {self.pid}) printed nothing: {self.stop()}")
         return line
+
+    def ask(self, line: str = "", timeout: float = COMMAND_TIMEOUT) -> str:
+        """Send one line on stdin and return the line the helper answers."""
+        stdin = self.process.stdin
+        assert stdin is not None
+        stdin.write(line + "\n")
+        stdin.flush()
+        return self.read_line(timeout)
 
     def stop(self, timeout: float = 5.0) -> str:
         """Close stdin, then terminate, then kill; return the exit code and stderr. Idempotent."""
@@ -261,10 +277,13 @@ class Lab:
         left.set_link_up(left_if)
         right.set_link_up(right_if)
 
-    def start(self, namespace: Namespace, command: Sequence[str], name: str) -> Helper:
-        """Start a helper process inside a namespace; the lab stops it on close."""
+    def start(
+        self, namespace: Namespace, command: Sequence[str], name: str, cwd: Path | None = None
+    ) -> Helper:
+        """Start a helper process inside a namespace (in `cwd`); the lab stops it on close."""
         process = subprocess.Popen(
             namespace.argv(command),
+            cwd=cwd,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -322,8 +341,8 @@ table inet phonehome_lab {{
         type filter hook forward priority filter; policy drop;
         ct state established,related accept
         ct state invalid drop
-        iifname "lan0" oifname "wan0" ip daddr {marked_host} ct mark set {mark}
-        iifname "lan0" oifname "wan0" accept
+        iifname "{lan}" oifname "wan0" ip daddr {marked_host} ct mark set {mark}
+        iifname "{lan}" oifname "wan0" accept
     }}
 }}
 """
@@ -339,19 +358,24 @@ def _cidr(network: str, index: int) -> str:
     return f"{_host(network, index)}/{ipaddress.ip_network(network).prefixlen}"
 
 
-def build_router_lab(lab: Lab) -> RouterLab:
-    """Build device -- router -- internet with addresses, routes and the router's firewall."""
+def _add_router_namespaces(lab: Lab) -> tuple[Namespace, Namespace, Namespace]:
+    """The router (forwarding, counting bytes), device and internet namespaces."""
     router = lab.add_namespace("router")
     device = lab.add_namespace("device")
     internet = lab.add_namespace("internet")
     for key in ("net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"):
         router.set_sysctl(key, "1")
     router.set_sysctl("net.netfilter.nf_conntrack_acct", "1")
+    return router, device, internet
 
-    lab.add_veth(router, "lan0", device, "eth0")
+
+def _connect_router(
+    lab: Lab, router: Namespace, device: Namespace, internet: Namespace, lan_if: str
+) -> RouterLab:
+    """Address the LAN (on `lan_if`) and the WAN, route, and load the router's firewall."""
     lab.add_veth(router, "wan0", internet, "eth0")
     for network in (LAN_V4, LAN_V6):
-        router.add_address("lan0", _cidr(network, 1))
+        router.add_address(lan_if, _cidr(network, 1))
         device.add_address("eth0", _cidr(network, 2))
     for network in (WAN_V4, WAN_V6):
         router.add_address("wan0", _cidr(network, 1))
@@ -364,7 +388,7 @@ def build_router_lab(lab: Lab) -> RouterLab:
     internet.add_route(LAN_V6, _host(WAN_V6, 1))
     internet_v4 = tuple(_host(WAN_V4, i) for i in range(10, 10 + INTERNET_HOSTS))
     marked_host = internet_v4[-1]
-    router.load_nftables(ROUTER_RULESET.format(marked_host=marked_host, mark=CT_MARK))
+    router.load_nftables(ROUTER_RULESET.format(lan=lan_if, marked_host=marked_host, mark=CT_MARK))
     return RouterLab(
         router=router,
         device=device,
@@ -374,6 +398,61 @@ def build_router_lab(lab: Lab) -> RouterLab:
         internet_v4=internet_v4,
         internet_v6=tuple(_host(WAN_V6, i) for i in range(10, 10 + INTERNET_HOSTS)),
         marked_host=marked_host,
+    )
+
+
+def build_router_lab(lab: Lab) -> RouterLab:
+    """Build device -- router -- internet with addresses, routes and the router's firewall."""
+    router, device, internet = _add_router_namespaces(lab)
+    lab.add_veth(router, "lan0", device, "eth0")
+    return _connect_router(lab, router, device, internet, "lan0")
+
+
+@dataclass(frozen=True)
+class HomeLab:
+    """`build_router_lab` with the LAN on a bridge, and a second LAN host on it."""
+
+    net: RouterLab
+    lan_host: Namespace
+    lan_host_v4: str
+    lan_host_v6: str
+    device_mac: str
+
+
+LAN_BRIDGE: Final = "br-lan"
+DEVICE_MAC: Final = "02:00:5e:77:00:02"
+"""Locally administered, fixed: quarantine rules match it."""
+BRIDGE_NETFILTER_KEYS: Final = (
+    "net.bridge.bridge-nf-call-iptables",
+    "net.bridge.bridge-nf-call-ip6tables",
+)
+
+
+def build_home_lab(lab: Lab) -> HomeLab:
+    """Device and LAN host on the router's bridge `br-lan`: LAN-to-LAN traffic is switched.
+
+    As on OpenWrt, bridged frames skip the IP hooks (br_netfilter off where the
+    kernel has it), so the router's firewall and conntrack see only routed traffic.
+    """
+    router, device, internet = _add_router_namespaces(lab)
+    lan_host = lab.add_namespace("lanhost")
+    router.ip("link", "add", LAN_BRIDGE, "type", "bridge")
+    for key in BRIDGE_NETFILTER_KEYS:
+        if router.can_read(_sysctl_path(key)):
+            router.set_sysctl(key, "0")
+    for port, host in (("lan0", device), ("lan1", lan_host)):
+        lab.add_veth(router, port, host, "eth0")
+        router.ip("link", "set", port, "master", LAN_BRIDGE)
+    router.set_link_up(LAN_BRIDGE)
+    device.ip("link", "set", "eth0", "address", DEVICE_MAC)
+    for network in (LAN_V4, LAN_V6):
+        lan_host.add_address("eth0", _cidr(network, 3))
+    return HomeLab(
+        net=_connect_router(lab, router, device, internet, LAN_BRIDGE),
+        lan_host=lan_host,
+        lan_host_v4=_host(LAN_V4, 3),
+        lan_host_v6=_host(LAN_V6, 3),
+        device_mac=DEVICE_MAC,
     )
 
 

@@ -1,13 +1,19 @@
 """Lab traffic: internet-side servers and a device-side client that plays a fixed plan.
 
 Run inside a namespace, standard library only:
-  traffic.py serve ADDR...    UDP echo, silent UDP sinks and a TCP server on each address
+  traffic.py serve ADDR...    UDP echo, silent UDP sinks and a TCP server on each address;
+                              answers each stdin line with the datagrams echoed so far
   traffic.py play PLAN_JSON   play every probe, print the results as one JSON line,
                               then hold the open TCP connections until stdin closes
-Both exit when stdin closes, or after MAX_LIFETIME seconds if nobody closes it.
+  traffic.py stream SRC DST   a long-lived UDP stream to DST's echo port: one datagram
+                              every STREAM_INTERVAL, at most STREAM_DATAGRAMS
+  traffic.py connect SRC DST  one TCP connection attempt to DST; prints how it ended
+All but `connect` exit when stdin closes, or after MAX_LIFETIME seconds if nobody closes it.
 Imported (as a module) for `Probe`, `ProbeResult` and `home_plan`.
 """
 
+import contextlib
+import errno
 import json
 import select
 import selectors
@@ -32,6 +38,9 @@ SETTLE_TIME: Final = 0.2
 """Seconds the client waits after the last probe, so delayed ACKs are out and counters final."""
 MAX_LIFETIME: Final = 120.0
 """Seconds after which a forgotten helper exits on its own."""
+STREAM_INTERVAL: Final = 0.05
+STREAM_DATAGRAMS: Final = 600
+"""30 seconds of stream."""
 
 IPPROTO_ICMP: Final = 1
 IPPROTO_TCP: Final = 6
@@ -216,8 +225,8 @@ def _listen(selector: selectors.BaseSelector, addresses: list[str]) -> None:
             selector.register(sock, selectors.EVENT_READ, "listen" if port == TCP_PORT else port)
 
 
-def _serve_one(selector: selectors.BaseSelector, sock: socket.socket, role: object) -> None:
-    """Handle one readable socket."""
+def _serve_one(selector: selectors.BaseSelector, sock: socket.socket, role: object) -> int:
+    """Handle one readable socket; 1 when it echoed a datagram, else 0."""
     if role == "listen":
         selector.register(sock.accept()[0], selectors.EVENT_READ, "connection")
     elif role == "connection":
@@ -230,22 +239,62 @@ def _serve_one(selector: selectors.BaseSelector, sock: socket.socket, role: obje
         data, peer = sock.recvfrom(65535)
         if role == UDP_ECHO_PORT:
             sock.sendto(data, peer)
+            return 1
+    return 0
 
 
 def serve(addresses: list[str]) -> None:
-    """Answer the lab's clients until stdin closes."""
+    """Answer the lab's clients until stdin closes; tell the echo count on each stdin line."""
     selector = selectors.DefaultSelector()
     selector.register(sys.stdin, selectors.EVENT_READ, "stdin")
     _listen(selector, addresses)
     print("ready", flush=True)
+    echoed = 0
     deadline = time.monotonic() + MAX_LIFETIME
     while (remaining := deadline - time.monotonic()) > 0:
         for key, _events in selector.select(remaining):
             if key.data == "stdin":
                 if not sys.stdin.readline():
                     return
+                print(echoed, flush=True)
             elif isinstance(key.fileobj, socket.socket):
-                _serve_one(selector, key.fileobj, key.data)
+                echoed += _serve_one(selector, key.fileobj, key.data)
+
+
+def stream(src: str, dst: str) -> None:
+    """Send STREAM_DATAGRAMS numbered datagrams to DST's echo port, draining the echoes.
+
+    Stops early when stdin closes. The socket is not connected, so the ICMP errors
+    of a reject do not stop it.
+    """
+    selector = selectors.DefaultSelector()
+    with socket.socket(_family(6 if ":" in dst else 4), socket.SOCK_DGRAM) as sock:
+        sock.bind((src, 0))
+        selector.register(sock, selectors.EVENT_READ)
+        selector.register(sys.stdin, selectors.EVENT_READ)
+        next_send = time.monotonic()
+        for number in range(STREAM_DATAGRAMS):
+            with contextlib.suppress(OSError):
+                sock.sendto(number.to_bytes(4, "big"), (dst, UDP_ECHO_PORT))
+            next_send += STREAM_INTERVAL
+            while (remaining := next_send - time.monotonic()) > 0:
+                for key, _events in selector.select(remaining):
+                    if key.fileobj is not sock:
+                        return
+                    sock.recv(65535)
+
+
+def connect(src: str, dst: str) -> str:
+    """One TCP connection attempt to DST: connected, refused, timeout or the error's name."""
+    try:
+        socket.create_connection((dst, TCP_PORT), REPLY_TIMEOUT, (src, 0)).close()
+    except ConnectionRefusedError:
+        return "refused"
+    except TimeoutError:
+        return "timeout"
+    except OSError as err:
+        return errno.errorcode.get(err.errno or 0, str(err))
+    return "connected"
 
 
 def main(argv: list[str]) -> int:
@@ -260,6 +309,12 @@ def main(argv: list[str]) -> int:
         select.select([sys.stdin], [], [], MAX_LIFETIME)
         for sock in held:
             sock.close()
+        return 0
+    if argv[:1] == ["stream"] and len(argv) == 3:
+        stream(argv[1], argv[2])
+        return 0
+    if argv[:1] == ["connect"] and len(argv) == 3:
+        print(connect(argv[1], argv[2]), flush=True)
         return 0
     print(__doc__, file=sys.stderr)
     return 2
