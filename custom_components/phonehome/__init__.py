@@ -26,6 +26,7 @@ PLATFORMS: list[Platform] = [
     Platform.EVENT,
     Platform.SELECT,
     Platform.SENSOR,
+    Platform.SWITCH,
 ]
 
 

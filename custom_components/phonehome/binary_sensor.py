@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.components.binary_sensor import BinarySensorDeviceClass, BinarySensorEntity
 
 from .coordinator import finding_data
-from .entity import PhoneHomeDeviceEntity, async_track_devices
+from .entity import PhoneHomeDeviceEntity, async_add_device_entities
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -28,12 +28,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """One phoning-home sensor per LAN device."""
-    data = entry.runtime_data
-
-    def factory(mac: str, forget: Callable[[str], None]) -> list[PhoneHomeDeviceEntity]:
-        return [PhoningHomeSensor(data.coordinator, "phoning_home", mac, data.info, forget)]
-
-    async_track_devices(entry, async_add_entities, factory)
+    async_add_device_entities(entry, async_add_entities, PhoningHomeSensor, "phoning_home")
 
 
 class PhoningHomeSensor(PhoneHomeDeviceEntity, BinarySensorEntity):

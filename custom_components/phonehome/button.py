@@ -7,11 +7,9 @@ from typing import TYPE_CHECKING
 from homeassistant.components.button import ButtonEntity
 from homeassistant.const import EntityCategory
 
-from .entity import PhoneHomeDeviceEntity, async_track_devices
+from .entity import PhoneHomeDeviceEntity, async_add_device_entities
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -27,12 +25,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """One reset-baseline button per LAN device."""
-    data = entry.runtime_data
-
-    def factory(mac: str, forget: Callable[[str], None]) -> list[PhoneHomeDeviceEntity]:
-        return [ResetBaselineButton(data.coordinator, "reset_baseline", mac, data.info, forget)]
-
-    async_track_devices(entry, async_add_entities, factory)
+    async_add_device_entities(entry, async_add_entities, ResetBaselineButton, "reset_baseline")
 
 
 class ResetBaselineButton(PhoneHomeDeviceEntity, ButtonEntity):

@@ -37,16 +37,20 @@ from homeassistant.helpers.selector import (
 )
 
 from .const import (
+    CONF_AUTO_QUARANTINE,
+    CONF_AUTO_QUARANTINE_MINUTES,
     CONF_CONNTRACK_CAP,
     CONF_FANOUT_HOSTS,
     CONF_LAN_RESOLVERS,
     CONF_LEARNING_HOURS,
+    CONF_PROTECTED_DEVICES,
     CONF_ROUTER_KIND,
     CONF_SCAN_INTERVAL,
     CONF_STALE_DAYS,
     CONF_TRACKED_DEVICES,
     CONF_UNREPLIED_ATTEMPTS,
     CONF_WINDOW,
+    DEFAULT_AUTO_QUARANTINE_MINUTES,
     DEFAULT_CONNTRACK_CAP,
     DEFAULT_FANOUT_HOSTS,
     DEFAULT_HTTP_PORT,
@@ -57,6 +61,8 @@ from .const import (
     DEFAULT_UNREPLIED_ATTEMPTS,
     DEFAULT_WINDOW,
     DOMAIN,
+    FINDING_KINDS,
+    MAX_AUTO_QUARANTINE_MINUTES,
     MAX_CONNTRACK_CAP,
     MAX_FANOUT_HOSTS,
     MAX_LEARNING_HOURS,
@@ -306,9 +312,14 @@ class PhoneHomeOptionsFlow(OptionsFlow):
         errors: dict[str, str] = {}
         if user_input is not None:
             macs = [normalize_mac(value) for value in user_input.get(CONF_TRACKED_DEVICES, [])]
+            protected = [
+                normalize_mac(value) for value in user_input.get(CONF_PROTECTED_DEVICES, [])
+            ]
             resolvers = [_ip(value) for value in user_input.get(CONF_LAN_RESOLVERS, [])]
             if any(mac is None for mac in macs):
                 errors[CONF_TRACKED_DEVICES] = "invalid_mac"
+            if any(mac is None for mac in protected):
+                errors[CONF_PROTECTED_DEVICES] = "invalid_protected_mac"
             if any(ip is None for ip in resolvers):
                 errors[CONF_LAN_RESOLVERS] = "invalid_ip"
             if not errors:
@@ -322,12 +333,27 @@ class PhoneHomeOptionsFlow(OptionsFlow):
                         CONF_FANOUT_HOSTS,
                         CONF_UNREPLIED_ATTEMPTS,
                         CONF_LEARNING_HOURS,
+                        CONF_AUTO_QUARANTINE_MINUTES,
                     )
                 }
                 options[CONF_TRACKED_DEVICES] = list(dict.fromkeys(macs))
                 options[CONF_LAN_RESOLVERS] = list(dict.fromkeys(resolvers))
+                options[CONF_PROTECTED_DEVICES] = list(dict.fromkeys(protected))
+                options[CONF_AUTO_QUARANTINE] = [
+                    kind
+                    for kind in FINDING_KINDS
+                    if kind in user_input.get(CONF_AUTO_QUARANTINE, [])
+                ]
                 return self.async_create_entry(data=options)
         current = user_input or self.config_entry.options
+        devices = SelectSelector(
+            SelectSelectorConfig(
+                options=self._known_devices(),
+                multiple=True,
+                custom_value=True,
+                mode=SelectSelectorMode.DROPDOWN,
+            )
+        )
         schema = vol.Schema(
             {
                 vol.Required(
@@ -367,14 +393,26 @@ class PhoneHomeOptionsFlow(OptionsFlow):
                 ),
                 vol.Optional(
                     CONF_TRACKED_DEVICES, default=list(current.get(CONF_TRACKED_DEVICES, []))
+                ): devices,
+                vol.Optional(
+                    CONF_PROTECTED_DEVICES, default=list(current.get(CONF_PROTECTED_DEVICES, []))
+                ): devices,
+                vol.Optional(
+                    CONF_AUTO_QUARANTINE, default=list(current.get(CONF_AUTO_QUARANTINE, []))
                 ): SelectSelector(
                     SelectSelectorConfig(
-                        options=self._known_devices(),
+                        options=list(FINDING_KINDS),
                         multiple=True,
-                        custom_value=True,
-                        mode=SelectSelectorMode.DROPDOWN,
+                        translation_key="finding_kind",
+                        mode=SelectSelectorMode.LIST,
                     )
                 ),
+                vol.Required(
+                    CONF_AUTO_QUARANTINE_MINUTES,
+                    default=current.get(
+                        CONF_AUTO_QUARANTINE_MINUTES, DEFAULT_AUTO_QUARANTINE_MINUTES
+                    ),
+                ): _number(0, MAX_AUTO_QUARANTINE_MINUTES, "min"),
             }
         )
         return self.async_show_form(

@@ -1,9 +1,13 @@
 """Constants for Phone Home Guard: the domain, config keys, option keys and defaults."""
 
 from datetime import timedelta
-from typing import Final
+from typing import Final, get_args
+
+from .core.analyzer import FindingKind
 
 DOMAIN: Final = "phonehome"
+EVENT_FINDING: Final = "phonehome_finding"
+"""Bus event fired once per new finding, and when a device is quarantined or released."""
 
 # Config entry data (host, port, username, password, ssl, verify_ssl come from
 # homeassistant.const: CONF_HOST, CONF_PORT, CONF_USERNAME, CONF_PASSWORD,
@@ -54,6 +58,18 @@ MIN_LEARNING_HOURS: Final = 0
 MAX_LEARNING_HOURS: Final = 720
 CONF_LAN_RESOLVERS: Final = "lan_resolvers"
 """DNS resolvers the LAN sanctions; empty: any LAN address."""
+
+CONF_PROTECTED_DEVICES: Final = "protected_devices"
+"""MACs never quarantined, by hand or automatically."""
+CONF_AUTO_QUARANTINE: Final = "auto_quarantine_kinds"
+"""Finding kinds whose new findings quarantine the device; empty: never automatically."""
+CONF_AUTO_QUARANTINE_MINUTES: Final = "auto_quarantine_minutes"
+"""How long an automatic quarantine lasts; 0: until released."""
+DEFAULT_AUTO_QUARANTINE_MINUTES: Final = 0
+MAX_AUTO_QUARANTINE_MINUTES: Final = 7 * 24 * 60
+
+FINDING_KINDS: Final[tuple[str, ...]] = get_args(FindingKind.__value__)
+"""Every kind of finding the analyzer raises, in its order."""
 
 TOP_DESTINATIONS: Final = 10
 """Destinations listed in the internet_hosts sensor's attributes."""

@@ -42,8 +42,10 @@ from .core.analyzer import (
     protocol_name,
 )
 from .core.geo import CountrySource, load_country_source, unknown_country
+from .quarantine import QuarantineManager, fire_device_event
 from .routers.base import (
     LanDevice,
+    QuarantineState,
     RouterAuthError,
     RouterConnectionError,
     RouterError,
@@ -63,9 +65,6 @@ if TYPE_CHECKING:
     from .store import PhoneHomeStore
 
 _LOGGER = logging.getLogger(__name__)
-
-EVENT_FINDING: Final = "phonehome_finding"
-"""Bus event fired once per new finding."""
 
 LEARN_MORE_URL: Final = "https://github.com/phonehome-guard/phonehome#openwrt-access"
 """The README's "OpenWrt access" section: the rpcd plugin and the SSH kind."""
@@ -96,6 +95,10 @@ class PhoneHomeState:
     """Capabilities.table_source: "luci", "plugin" or "none" (not read)."""
     analysis: AnalysisResult = field(default_factory=lambda: AnalysisResult({}, ()))
     """The analyzer's active findings per device (by MAC) and this poll's new ones."""
+    quarantine_supported: bool = False
+    """Capabilities.quarantine: the router, with this login, can quarantine."""
+    quarantined: dict[str, QuarantineState] = field(default_factory=dict)
+    """By MAC: what the router showed of each quarantine (enforced, blocked packets)."""
 
 
 class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
@@ -158,6 +161,7 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
                 self.analyzer.forget(list(self.analyzer.export_state()["devices"]))
         self._lock = asyncio.Lock()
         """One analyzer call at a time: polls run it in the executor."""
+        self.quarantines = QuarantineManager(self, stored["quarantines"])
 
     def policy(self, mac: str) -> Policy:
         """The device's internet policy."""
@@ -191,11 +195,18 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
     def _save(self) -> None:
         self.store.async_delay_save(self._data_to_save, SAVE_DELAY)
 
+    async def async_save_now(self) -> None:
+        """Write at once: a quarantine's intent must survive a crash right after it."""
+        async with self._lock:
+            data = self._data_to_save()
+        await self.store.async_save(data)
+
     def _data_to_save(self) -> dict[str, Any]:
         return {
             "analyzer": self.analyzer.export_state(),
             "policies": dict(self.policies),
             "allow": [asdict(entry) for entry in self.allow],
+            "quarantines": self.quarantines.export(),
         }
 
     def forget(self, macs: set[str]) -> None:
@@ -214,6 +225,7 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
             for kind, mac in device.connections:
                 if kind == dr.CONNECTION_NETWORK_MAC and mac != self.router_id:
                     self.last_seen.setdefault(mac, now)
+        self.quarantines.start()
 
     async def _async_update_data(self) -> PhoneHomeState:
         """Poll once; map router errors to reauth or a translated UpdateFailed."""
@@ -247,6 +259,7 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
             )
         self._announce(analysis.new_findings)
         self._save()  # baselines, learning and findings move with most polls
+        await self.quarantines.async_maintain(snapshot, analysis.new_findings)
         return PhoneHomeState(
             taken_at=now,
             conntrack_count=snapshot.conntrack_count,
@@ -259,23 +272,14 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
             poll_duration=round(time.monotonic() - started, 3),
             table_source=snapshot.capabilities.table_source,
             analysis=analysis,
+            quarantine_supported=snapshot.capabilities.quarantine,
+            quarantined=snapshot.quarantined,
         )
 
     def _announce(self, findings: tuple[Finding, ...]) -> None:
         """One bus event per new finding."""
-        registry = dr.async_get(self.hass)
         for finding in findings:
-            device = registry.async_get_device(
-                connections={(dr.CONNECTION_NETWORK_MAC, finding.device)}
-            )
-            self.hass.bus.async_fire(
-                EVENT_FINDING,
-                {
-                    "mac": finding.device,
-                    "device_id": device.id if device is not None else None,
-                    **finding_data(finding),
-                },
-            )
+            fire_device_event(self.hass, finding.device, finding_data(finding))
 
     def _update_over_cap_issue(self, snapshot: Snapshot) -> None:
         """Raise the repair issue while the table is too big to read; clear it after."""

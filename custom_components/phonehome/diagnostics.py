@@ -1,4 +1,4 @@
-"""Diagnostics: the redacted configuration, the router, and what the last poll saw."""
+"""Diagnostics: the redacted configuration, the router, what the last poll saw, quarantines."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 
 from .coordinator import finding_data
+from .quarantine import quarantine_data
 
 if TYPE_CHECKING:
     from homeassistant.core import HomeAssistant
@@ -40,6 +41,7 @@ async def async_get_config_entry_diagnostics(
             "capabilities": {
                 "byte_counters": state.byte_counters,
                 "table_source": state.table_source,
+                "quarantine": state.quarantine_supported,
             },
         },
         "last_poll": {
@@ -62,6 +64,14 @@ async def async_get_config_entry_diagnostics(
         },
         "activity": {mac: _activity(activity) for mac, activity in sorted(state.activity.items())},
         "detection": _detection(data.coordinator),
+        "quarantines": {
+            mac: {
+                **quarantine_data(quarantine),
+                "enforced": (seen := state.quarantined.get(mac)) is not None and seen.enforced,
+                "blocked": seen.blocked_packets if seen is not None else None,
+            }
+            for mac, quarantine in sorted(data.coordinator.quarantines.active.items())
+        },
     }
 
 

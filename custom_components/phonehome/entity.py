@@ -95,3 +95,18 @@ def async_track_devices(
 
     add_new_devices()
     entry.async_on_unload(coordinator.async_add_listener(add_new_devices))
+
+
+def async_add_device_entities(
+    entry: PhoneHomeConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+    entity_class: type[PhoneHomeDeviceEntity],
+    key: str,
+) -> None:
+    """One ``entity_class`` entity (translation key ``key``) per LAN device, as devices appear."""
+    data = entry.runtime_data
+    async_track_devices(
+        entry,
+        async_add_entities,
+        lambda mac, forget: [entity_class(data.coordinator, key, mac, data.info, forget)],
+    )

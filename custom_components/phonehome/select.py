@@ -7,12 +7,10 @@ from typing import TYPE_CHECKING, Final, cast
 from homeassistant.components.select import SelectEntity
 from homeassistant.const import EntityCategory
 
-from .entity import PhoneHomeDeviceEntity, async_track_devices
+from .entity import PhoneHomeDeviceEntity, async_add_device_entities
 from .store import POLICIES
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -31,12 +29,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """One policy select per LAN device."""
-    data = entry.runtime_data
-
-    def factory(mac: str, forget: Callable[[str], None]) -> list[PhoneHomeDeviceEntity]:
-        return [InternetPolicySelect(data.coordinator, "internet_policy", mac, data.info, forget)]
-
-    async_track_devices(entry, async_add_entities, factory)
+    async_add_device_entities(entry, async_add_entities, InternetPolicySelect, "internet_policy")
 
 
 class InternetPolicySelect(PhoneHomeDeviceEntity, SelectEntity):

@@ -1,4 +1,4 @@
-"""Sensors: per LAN device its internet hosts, connections and last contact; per router its load."""
+"""Sensors: per LAN device its internet hosts, connections, last contact and blocked attempts; per router its load."""
 
 from __future__ import annotations
 
@@ -46,6 +46,10 @@ class PhoneHomeSensorEntityDescription(SensorEntityDescription):
     value_fn: Callable[[PhoneHomeState, str], StateType | datetime]
     """(state, MAC or router id) -> native value."""
     attrs_fn: Callable[[PhoneHomeState, str], Mapping[str, Any] | None] = lambda _s, _m: None
+    available_fn: Callable[[PhoneHomeCoordinator, str], bool] = lambda _c, _m: True
+    """(coordinator, MAC or router id) -> whether there is a value, beyond the last poll's success."""
+    supported_fn: Callable[[PhoneHomeState], bool] = lambda _s: True
+    """Whether the router can give this sensor at all (decided when the device is added)."""
 
 
 def _activity(state: PhoneHomeState, mac: str) -> DeviceActivity | None:
@@ -74,6 +78,16 @@ def _destinations(state: PhoneHomeState, mac: str) -> dict[str, Any]:
     return {"destinations": [destination_data(destination) for destination in destinations]}
 
 
+def _blocked(state: PhoneHomeState, mac: str) -> int | None:
+    quarantine = state.quarantined.get(mac)
+    return quarantine.blocked_packets if quarantine is not None else None
+
+
+def _blocked_known(coordinator: PhoneHomeCoordinator, mac: str) -> bool:
+    """Quarantined, and the router counts what the block rejects."""
+    return mac in coordinator.quarantines.active and _blocked(coordinator.data, mac) is not None
+
+
 DEVICE_SENSORS: Final[tuple[PhoneHomeSensorEntityDescription, ...]] = (
     PhoneHomeSensorEntityDescription(
         key="internet_hosts",
@@ -93,6 +107,15 @@ DEVICE_SENSORS: Final[tuple[PhoneHomeSensorEntityDescription, ...]] = (
         translation_key="last_phone_home",
         device_class=SensorDeviceClass.TIMESTAMP,
         value_fn=_last_contact,
+    ),
+    PhoneHomeSensorEntityDescription(
+        key="blocked_attempts",
+        translation_key="blocked_attempts",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        native_unit_of_measurement="packets",
+        value_fn=_blocked,
+        available_fn=_blocked_known,
+        supported_fn=lambda state: state.quarantine_supported,
     ),
 )
 
@@ -142,6 +165,7 @@ async def async_setup_entry(
         return [
             PhoneHomeDeviceSensor(coordinator, description, mac, device_info, forget)
             for description in DEVICE_SENSORS
+            if description.supported_fn(coordinator.data)
         ]
 
     async_track_devices(entry, async_add_entities, factory)
@@ -167,6 +191,13 @@ class PhoneHomeDeviceSensor(PhoneHomeEntity, SensorEntity):
         self._forget_subject = on_remove
         self._attr_unique_id = f"{subject}_{description.key}"
         self._attr_device_info = device_info
+
+    @property
+    def available(self) -> bool:
+        """The last poll succeeded and the description has a value for the subject."""
+        return super().available and self.entity_description.available_fn(
+            self.coordinator, self._subject
+        )
 
     @property
     def native_value(self) -> StateType | datetime:

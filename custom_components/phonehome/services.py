@@ -1,4 +1,4 @@
-"""Services: allow a destination, reset a device's baseline, report what devices do."""
+"""Services: quarantine and release devices, allow a destination, reset a baseline, report."""
 
 from __future__ import annotations
 
@@ -7,10 +7,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import ATTR_DEVICE_ID
+from homeassistant.const import ATTR_DEVICE_ID, ATTR_ENTITY_ID
 from homeassistant.core import HomeAssistant, ServiceCall, SupportsResponse, callback
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    entity_registry as er,
+)
 from homeassistant.helpers.service import async_register_admin_service
 
 from .const import DOMAIN
@@ -27,6 +31,9 @@ if TYPE_CHECKING:
 SERVICE_ALLOW_DESTINATION: Final = "allow_destination"
 SERVICE_RESET_BASELINE: Final = "reset_baseline"
 SERVICE_GET_REPORT: Final = "get_report"
+SERVICE_QUARANTINE: Final = "quarantine"
+SERVICE_RELEASE: Final = "release"
+ATTR_DURATION: Final = "duration"
 ATTR_MAC: Final = "mac"
 ATTR_DESTINATION: Final = "destination"
 ATTR_PORT: Final = "port"
@@ -45,6 +52,22 @@ ALLOW_SCHEMA: Final = vol.All(
     ),
     cv.has_at_least_one_key(ATTR_DEVICE_ID, ATTR_MAC),
 )
+_TARGET_FIELDS: Final = {
+    vol.Optional(ATTR_DEVICE_ID): vol.All(cv.ensure_list, [cv.string]),
+    vol.Optional(ATTR_ENTITY_ID): cv.entity_ids,
+    vol.Optional(ATTR_MAC): cv.string,
+}
+_ANY_TARGET: Final = cv.has_at_least_one_key(ATTR_DEVICE_ID, ATTR_ENTITY_ID, ATTR_MAC)
+QUARANTINE_SCHEMA: Final = vol.All(
+    vol.Schema(
+        {
+            **_TARGET_FIELDS,
+            vol.Optional(ATTR_DURATION): vol.All(cv.time_period, cv.positive_timedelta),
+        }
+    ),
+    _ANY_TARGET,
+)
+RELEASE_SCHEMA: Final = vol.All(vol.Schema(_TARGET_FIELDS), _ANY_TARGET)
 RESET_SCHEMA: Final = vol.Schema({vol.Required(ATTR_DEVICE_ID): cv.string})
 REPORT_SCHEMA: Final = vol.Schema({vol.Optional(ATTR_DEVICE_ID): cv.string})
 
@@ -89,6 +112,16 @@ def async_setup_services(hass: HomeAssistant) -> None:
                 devices[mac] = _report(coordinator, mac)
         return {"devices": devices}
 
+    async def quarantine(call: ServiceCall) -> None:
+        for coordinator, mac in _targets(hass, call):
+            await coordinator.quarantines.async_quarantine(mac, call.data.get(ATTR_DURATION))
+
+    async def release(call: ServiceCall) -> None:
+        for coordinator, mac in _targets(hass, call):
+            await coordinator.quarantines.async_release(mac)
+
+    async_register_admin_service(hass, DOMAIN, SERVICE_QUARANTINE, quarantine, QUARANTINE_SCHEMA)
+    async_register_admin_service(hass, DOMAIN, SERVICE_RELEASE, release, RELEASE_SCHEMA)
     async_register_admin_service(
         hass, DOMAIN, SERVICE_ALLOW_DESTINATION, allow_destination, ALLOW_SCHEMA
     )
@@ -113,32 +146,81 @@ def _coordinators(hass: HomeAssistant) -> list[PhoneHomeCoordinator]:
 
 def _device(hass: HomeAssistant, call: ServiceCall) -> tuple[PhoneHomeCoordinator, str]:
     """The coordinator that watches the call's device, and the device's MAC."""
-    wanted = call.data.get(ATTR_DEVICE_ID) or call.data.get(ATTR_MAC, "")
-    macs: set[str] = set()
-    entry_ids: set[str] | None = None
     if ATTR_DEVICE_ID in call.data:
-        device = dr.async_get(hass).async_get(call.data[ATTR_DEVICE_ID])
-        if device is not None:
-            entry_ids = device.config_entries
-            macs = {
-                mac
-                for kind, value in device.connections
-                if kind == dr.CONNECTION_NETWORK_MAC and (mac := normalize_mac(value)) is not None
-            }
-    elif (mac := normalize_mac(call.data[ATTR_MAC])) is not None:
-        macs = {mac}
+        return _find(
+            hass, call.data[ATTR_DEVICE_ID], *_device_macs(hass, call.data[ATTR_DEVICE_ID])
+        )
+    return _find(hass, call.data[ATTR_MAC], _mac_set(call.data[ATTR_MAC]), None)
+
+
+def _targets(hass: HomeAssistant, call: ServiceCall) -> list[tuple[PhoneHomeCoordinator, str]]:
+    """Each device of ``device_id``, of ``entity_id`` and of ``mac``: its coordinator and MAC.
+
+    A device the router no longer lists is found through its stored quarantine.
+    """
+    entities = er.async_get(hass)
+    device_ids = list(call.data.get(ATTR_DEVICE_ID, []))
+    for entity_id in call.data.get(ATTR_ENTITY_ID, []):
+        entity = entities.async_get(entity_id)
+        device_ids.append(
+            entity.device_id if entity is not None and entity.device_id else entity_id
+        )
+    found = [
+        _find(hass, device_id, *_device_macs(hass, device_id), quarantines=True)
+        for device_id in device_ids
+    ]
+    if ATTR_MAC in call.data:
+        mac = call.data[ATTR_MAC]
+        found.append(_find(hass, mac, _mac_set(mac), None, quarantines=True))
+    return found
+
+
+def _find(
+    hass: HomeAssistant,
+    name: str,
+    macs: set[str],
+    entry_ids: set[str] | None,
+    *,
+    quarantines: bool = False,
+) -> tuple[PhoneHomeCoordinator, str]:
+    """The first loaded entry (of ``entry_ids``, or any) watching one of ``macs``.
+
+    With ``quarantines``, also a device only the entry's quarantines know, and the router.
+    """
     for coordinator in _coordinators(hass):
         if entry_ids is not None and coordinator.config_entry.entry_id not in entry_ids:
             continue
         state = coordinator.data
-        known = state.devices.keys() | state.activity.keys()
-        for mac in sorted(macs & known):
-            return coordinator, mac
+        for mac in sorted(macs):
+            if mac in state.devices or mac in state.activity:
+                return coordinator, mac
+            if quarantines and (
+                mac in coordinator.quarantines.active or mac == coordinator.router_id
+            ):
+                return coordinator, mac  # a stored quarantine; the router, to refuse it clearly
     raise ServiceValidationError(
         translation_domain=DOMAIN,
         translation_key="unknown_device",
-        translation_placeholders={"device": wanted},
+        translation_placeholders={"device": name},
     )
+
+
+def _device_macs(hass: HomeAssistant, device_id: str) -> tuple[set[str], set[str] | None]:
+    """A registry device's MACs and config entries; nothing (any entry) when it is unknown."""
+    device = dr.async_get(hass).async_get(device_id)
+    if device is None:
+        return set(), None
+    macs = {
+        mac
+        for kind, value in device.connections
+        if kind == dr.CONNECTION_NETWORK_MAC and (mac := normalize_mac(value)) is not None
+    }
+    return macs, device.config_entries
+
+
+def _mac_set(value: str) -> set[str]:
+    mac = normalize_mac(value)
+    return {mac} if mac is not None else set()
 
 
 def _report(coordinator: PhoneHomeCoordinator, mac: str) -> dict[str, Any]:

@@ -26,10 +26,13 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.phonehome.config_flow import README_URL, _with_port
 from custom_components.phonehome.const import (
+    CONF_AUTO_QUARANTINE,
+    CONF_AUTO_QUARANTINE_MINUTES,
     CONF_CONNTRACK_CAP,
     CONF_FANOUT_HOSTS,
     CONF_LAN_RESOLVERS,
     CONF_LEARNING_HOURS,
+    CONF_PROTECTED_DEVICES,
     CONF_ROUTER_KIND,
     CONF_SCAN_INTERVAL,
     CONF_STALE_DAYS,
@@ -37,6 +40,7 @@ from custom_components.phonehome.const import (
     CONF_UNREPLIED_ATTEMPTS,
     CONF_WINDOW,
     DOMAIN,
+    FINDING_KINDS,
     ROUTER_KIND_OPENWRT,
 )
 from custom_components.phonehome.core.addresses import normalize_mac
@@ -423,6 +427,7 @@ OPTIONS = {
     CONF_FANOUT_HOSTS: 5,
     CONF_UNREPLIED_ATTEMPTS: 40,
     CONF_LEARNING_HOURS: 48,
+    CONF_AUTO_QUARANTINE_MINUTES: 120,
 }
 
 
@@ -440,12 +445,16 @@ async def test_options_flow_stores_the_options(
         | {
             CONF_TRACKED_DEVICES: ["C0-FF-EE-00-00-01"],
             CONF_LAN_RESOLVERS: ["192.168.1.1", "fd00:0::1", "192.168.1.1"],
+            CONF_PROTECTED_DEVICES: ["C0FFEE000002", "c0:ff:ee:00:00:02"],
+            CONF_AUTO_QUARANTINE: ["p2p_fanout", "signature"],
         },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options == OPTIONS | {
         CONF_TRACKED_DEVICES: ["c0:ff:ee:00:00:01"],
         CONF_LAN_RESOLVERS: ["192.168.1.1", "fd00::1"],
+        CONF_PROTECTED_DEVICES: ["c0:ff:ee:00:00:02"],
+        CONF_AUTO_QUARANTINE: ["signature", "p2p_fanout"],
     }
 
 
@@ -475,6 +484,19 @@ async def test_options_flow_rejects_an_invalid_mac(
     assert entry.options == {}
 
 
+async def test_options_flow_rejects_an_invalid_protected_mac(
+    hass: HomeAssistant, ubus_emulator: UbusEmulator
+) -> None:
+    entry = make_entry(hass, ubus_emulator)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], OPTIONS | {CONF_PROTECTED_DEVICES: ["router"]}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_PROTECTED_DEVICES: "invalid_protected_mac"}
+    assert entry.options == {}
+
+
 async def test_options_flow_offers_the_entrys_devices_by_name(
     hass: HomeAssistant, ubus_emulator: UbusEmulator, device_registry: dr.DeviceRegistry
 ) -> None:
@@ -501,7 +523,12 @@ async def test_options_flow_offers_the_entrys_devices_by_name(
 async def test_options_form_shows_the_stored_options(
     hass: HomeAssistant, ubus_emulator: UbusEmulator
 ) -> None:
-    stored = OPTIONS | {CONF_TRACKED_DEVICES: [], CONF_LAN_RESOLVERS: ["192.168.1.1"]}
+    stored = OPTIONS | {
+        CONF_TRACKED_DEVICES: [],
+        CONF_LAN_RESOLVERS: ["192.168.1.1"],
+        CONF_PROTECTED_DEVICES: ["c0:ff:ee:00:00:02"],
+        CONF_AUTO_QUARANTINE: ["dns_bypass"],
+    }
     entry = make_entry(hass, ubus_emulator, options=stored)
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["data_schema"] is not None
@@ -566,7 +593,14 @@ def test_every_field_error_and_abort_is_translated() -> None:
         "reconfigure_successful",
         "unique_id_mismatch",
     }
-    fields = {*OPTIONS, CONF_TRACKED_DEVICES, CONF_LAN_RESOLVERS}
+    fields = {
+        *OPTIONS,
+        CONF_TRACKED_DEVICES,
+        CONF_LAN_RESOLVERS,
+        CONF_PROTECTED_DEVICES,
+        CONF_AUTO_QUARANTINE,
+    }
     assert set(options["step"]["init"]["data"]) == fields
     assert set(options["step"]["init"]["data_description"]) == fields
-    assert set(options["error"]) == {"invalid_mac", "invalid_ip"}
+    assert set(options["error"]) == {"invalid_mac", "invalid_ip", "invalid_protected_mac"}
+    assert set(strings["selector"]["finding_kind"]["options"]) == set(FINDING_KINDS)

@@ -24,7 +24,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.phonehome.coordinator import EVENT_FINDING
+from custom_components.phonehome.const import EVENT_FINDING
 from custom_components.phonehome.store import SAVE_DELAY
 from tests.emulators.ubus import UbusEmulator
 from tests.ha.conftest import setup
@@ -362,6 +362,7 @@ async def test_unreadable_detection_state_starts_fresh(
         {"analyzer": [], "policies": [], "allow": "x"},
         {"policies": {CAMERA: "block", TV: "monitor"}, "allow": ["x"]},
         {"analyzer": {"version": 1, "devices": {CAMERA: {"first_seen": "yesterday"}}}},
+        {"quarantines": [CAMERA]},
     ],
 )
 async def test_corrupt_store_file_does_not_break_setup(

@@ -17,7 +17,7 @@ from custom_components.phonehome.coordinator import over_cap_issue_id
 from custom_components.phonehome.core.addresses import INTERNET_SCOPES
 from custom_components.phonehome.core.conntrack import parse_proc
 from tests.bench.synthetic import proc_text
-from tests.emulators.ubus import HASS_UBUS, Failure, UbusEmulator
+from tests.emulators.ubus import HASS_UBUS, Failure, UbusEmulator, User
 from tests.ha.conftest import setup
 from tests.routers.test_openwrt import HINTS, LEASES, THREE_DEVICES
 
@@ -166,6 +166,7 @@ async def test_acl_lost_at_poll_is_a_permission_error(
     freezer: FrozenDateTimeFactory,
 ) -> None:
     await setup(hass, config_entry)
+    network.users["root"] = User.from_acl("secret")  # the README's rights, reading included
     network.users["root"].ubus = HASS_UBUS - {"luci.getConntrackList"}
     await poll(hass, freezer)
     coordinator = config_entry.runtime_data.coordinator
