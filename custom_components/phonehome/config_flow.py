@@ -77,6 +77,7 @@ from .const import (
     MIN_STALE_DAYS,
     MIN_UNREPLIED_ATTEMPTS,
     MIN_WINDOW,
+    ROUTER_KIND_DEMO,
     ROUTER_KIND_OPENWRT,
     ROUTER_KINDS,
 )
@@ -94,8 +95,6 @@ from .routers.base import (
 _LOGGER = logging.getLogger(__name__)
 
 README_URL: Final = "https://github.com/phonehome-guard/phonehome#openwrt-access"
-KIND_LABELS: Final = {ROUTER_KIND_OPENWRT: "OpenWrt (LuCI)"}
-"""Shown in the kind selector (selector translations are not this module's)."""
 CONNTRACK_ACLS: Final = ("getConntrackList", "nf_conntrack_count")
 HOST_HINT_ACLS: Final = ("getHostHints", "getDHCPLeases")
 
@@ -189,16 +188,32 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Which kind of router."""
         if user_input is not None:
+            kind = user_input[CONF_ROUTER_KIND]
+            if kind == ROUTER_KIND_DEMO:
+                return await self.async_step_demo()
             return await self.async_step_openwrt()
-        kinds = [SelectOptionDict(value=kind, label=KIND_LABELS[kind]) for kind in ROUTER_KINDS]
         schema = vol.Schema(
             {
                 vol.Required(CONF_ROUTER_KIND, default=ROUTER_KIND_OPENWRT): SelectSelector(
-                    SelectSelectorConfig(options=kinds, mode=SelectSelectorMode.LIST)
+                    SelectSelectorConfig(
+                        options=list(ROUTER_KINDS),
+                        translation_key=CONF_ROUTER_KIND,
+                        mode=SelectSelectorMode.LIST,
+                    )
                 )
             }
         )
         return self.async_show_form(step_id="user", data_schema=schema)
+
+    async def async_step_demo(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """The simulated home network: nothing to ask, one entry at most."""
+        if user_input is not None:
+            data = {CONF_ROUTER_KIND: ROUTER_KIND_DEMO}
+            info = await create_router(self.hass, data, {}).connect()
+            await self.async_set_unique_id(info.unique_id)
+            self._abort_if_unique_id_configured()
+            return self.async_create_entry(title=info.name, data=data)
+        return self.async_show_form(step_id="demo", data_schema=vol.Schema({}))
 
     async def async_step_openwrt(
         self, user_input: dict[str, Any] | None = None

@@ -61,7 +61,7 @@ if TYPE_CHECKING:
     from .core.model import Flow
     from .core.parsing import ParseStats
     from .data import PhoneHomeConfigEntry
-    from .routers.openwrt import OpenWrtRouter
+    from .routers.base import Router
     from .store import PhoneHomeStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
         self,
         hass: HomeAssistant,
         entry: PhoneHomeConfigEntry,
-        router: OpenWrtRouter,
+        router: Router,
         store: PhoneHomeStore,
         stored: dict[str, Any],
     ) -> None:

@@ -9,15 +9,14 @@ from homeassistant.config_entries import ConfigEntry
 
 if TYPE_CHECKING:
     from .coordinator import PhoneHomeCoordinator
-    from .routers.base import RouterInfo
-    from .routers.openwrt import OpenWrtRouter
+    from .routers.base import Router, RouterInfo
 
 
 @dataclass
 class PhoneHomeData:
     """Runtime objects of one config entry (``entry.runtime_data``)."""
 
-    router: OpenWrtRouter
+    router: Router
     coordinator: PhoneHomeCoordinator
     info: RouterInfo
 

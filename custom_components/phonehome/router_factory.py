@@ -14,14 +14,43 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
-from .const import CONF_CONNTRACK_CAP, DEFAULT_CONNTRACK_CAP
+from .const import (
+    CONF_CONNTRACK_CAP,
+    CONF_HOST_KEY,
+    CONF_LEASES_PATH,
+    CONF_ROUTER_KIND,
+    CONF_SSH_KEY,
+    DEFAULT_CONNTRACK_CAP,
+    ROUTER_KIND_DEMO,
+    ROUTER_KIND_LINUX_SSH,
+    ROUTER_KIND_OPENWRT,
+)
+from .routers.base import Router
+from .routers.demo import DemoRouter
+from .routers.linux_ssh import DEFAULT_LEASES_PATHS, LinuxSshRouter
 from .routers.openwrt import OpenWrtRouter
 
 
 def create_router(
     hass: HomeAssistant, data: Mapping[str, Any], options: Mapping[str, Any]
-) -> OpenWrtRouter:
+) -> Router:
     """The client for ``data`` (a config entry's data, or a flow's input) and ``options``."""
+    kind = data.get(CONF_ROUTER_KIND, ROUTER_KIND_OPENWRT)
+    if kind == ROUTER_KIND_DEMO:
+        return DemoRouter()
+    cap = options.get(CONF_CONNTRACK_CAP, DEFAULT_CONNTRACK_CAP)
+    if kind == ROUTER_KIND_LINUX_SSH:
+        leases = data.get(CONF_LEASES_PATH)
+        return LinuxSshRouter(
+            data[CONF_HOST],
+            data[CONF_PORT],
+            data[CONF_USERNAME],
+            host_key=data[CONF_HOST_KEY],
+            password=data.get(CONF_PASSWORD) or None,
+            client_key=data.get(CONF_SSH_KEY) or None,
+            leases_paths=(leases,) if leases else DEFAULT_LEASES_PATHS,
+            conntrack_cap=cap,
+        )
     return OpenWrtRouter(
         async_get_clientsession(hass),
         data[CONF_HOST],
@@ -30,5 +59,5 @@ def create_router(
         data[CONF_PASSWORD],
         ssl=data[CONF_SSL],
         verify_ssl=data[CONF_VERIFY_SSL],
-        conntrack_cap=options.get(CONF_CONNTRACK_CAP, DEFAULT_CONNTRACK_CAP),
+        conntrack_cap=cap,
     )

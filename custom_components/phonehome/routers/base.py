@@ -156,9 +156,15 @@ class Router(Protocol):
 
     kind: str
     """"openwrt", "unifi", "linux_ssh" or "demo"."""
+    conntrack_cap: int
+    """Above this many tracked connections the table is left unread (where reading
+    it could harm the router); diagnostics show it."""
 
     async def connect(self) -> RouterInfo:
         """Log in and identify the router; raises a RouterError subclass."""
+
+    async def check_access(self) -> None:
+        """Prove the login holds every right a poll needs; RouterPermissionError names one."""
 
     async def snapshot(self) -> Snapshot:
         """Read connections, LAN devices and quarantines; raises a RouterError subclass."""
