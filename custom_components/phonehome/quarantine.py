@@ -355,8 +355,9 @@ class QuarantineManager:
         if mac in self.protected:
             return "quarantine_refused_protected"
         addresses = ip_set(device.ipv4 + device.ipv6)
+        router_host = self.entry.data.get(CONF_HOST, "").strip("[]")  # the demo has none
         if mac in {self.coordinator.router_id, self.entry.unique_id} or addresses & ip_set(
-            [self.entry.data[CONF_HOST].strip("[]")]
+            [router_host]
         ):
             return "quarantine_refused_router"
         own = [
