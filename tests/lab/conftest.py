@@ -13,6 +13,8 @@ import pytest
 
 from tests.emulators.luci_conntrack import conntrack_list
 
+from . import sshd
+from .house import House, build_house
 from .netlab import (
     PROC_CONNTRACK,
     ConntrackDump,
@@ -93,3 +95,27 @@ def home_lab() -> Iterator[tuple[Lab, HomeLab]]:
         home = build_home_lab(lab)
         _require_proc_conntrack(home.net.router)
         yield lab, home
+
+
+@pytest.fixture
+def house_lab() -> Iterator[tuple[Lab, House]]:
+    """The network lab's house (router, LAN devices, Home Assistant host, internet hosts)
+    for one test; removed afterwards, also when the test fails."""
+    _require_lab()
+    with Lab() as lab:
+        house = build_house(lab)
+        _require_proc_conntrack(house.router)
+        yield lab, house
+
+
+@pytest.fixture
+def lab_tools() -> None:
+    """Skip (or fail) unless this machine can build the lab."""
+    _require_lab()
+
+
+@pytest.fixture
+def sshd_tools(lab_tools: None) -> None:
+    """Skip (or fail) unless the lab, and OpenSSH's server in it, can run."""
+    if problems := sshd.missing():
+        _unavailable("; ".join(problems))

@@ -185,10 +185,13 @@ class Namespace:
 class Helper:
     """A long-running process inside a namespace, with line-based stdin and stdout."""
 
-    def __init__(self, name: str, process: subprocess.Popen[str]) -> None:
-        """Wrap a started process."""
+    def __init__(
+        self, name: str, process: subprocess.Popen[str], *, ends_on_eof: bool = True
+    ) -> None:
+        """Wrap a started process; `ends_on_eof`: it exits when its stdin closes."""
         self.name = name
         self.process = process
+        self.ends_on_eof = ends_on_eof
 
     @property
     def pid(self) -> int:
@@ -218,7 +221,8 @@ class Helper:
         process = self.process
         if process.stdin is not None and not process.stdin.closed:
             process.stdin.close()
-        for escalate in (None, process.terminate, process.kill):
+        first = [None] if self.ends_on_eof else []
+        for escalate in (*first, process.terminate, process.kill):
             if process.poll() is not None:
                 break
             if escalate is not None:
@@ -278,9 +282,19 @@ class Lab:
         right.set_link_up(right_if)
 
     def start(
-        self, namespace: Namespace, command: Sequence[str], name: str, cwd: Path | None = None
+        self,
+        namespace: Namespace,
+        command: Sequence[str],
+        name: str,
+        cwd: Path | None = None,
+        *,
+        ends_on_eof: bool = True,
     ) -> Helper:
-        """Start a helper process inside a namespace (in `cwd`); the lab stops it on close."""
+        """Start a helper process inside a namespace (in `cwd`); the lab stops it on close.
+
+        A helper that does not exit when its stdin closes (`ends_on_eof` False, e.g. sshd)
+        is sent SIGTERM at once.
+        """
         process = subprocess.Popen(
             namespace.argv(command),
             cwd=cwd,
@@ -289,9 +303,15 @@ class Lab:
             stderr=subprocess.PIPE,
             text=True,
         )
-        helper = Helper(name, process)
+        helper = Helper(name, process, ends_on_eof=ends_on_eof)
         self._helpers.append(helper)
         return helper
+
+    def keep(self) -> list[str]:
+        """Hand the namespaces over (scripts/lab up): `close` leaves them; returns their names."""
+        names = [namespace.name for namespace in self._namespaces]
+        self._namespaces.clear()
+        return names
 
     def close(self) -> None:
         """Stop helpers, then delete namespaces, newest first; report what could not be undone."""

@@ -1,23 +1,29 @@
 """The ubus emulator as the lab router's `/ubus`, served inside the router namespace.
 
   python -m tests.lab.ubus_router --socket PATH [--keep-flows]
+  python -m tests.lab.ubus_router --listen ADDR:PORT [--hosts FILE] [--plugin] [--lifetime S]
 
-Serves `UbusEmulator` over a unix socket, wired to this namespace's kernel: each
+Serves `UbusEmulator` over a unix socket (or HTTP on ADDR:PORT), wired to this namespace's kernel: each
 request sees the real /proc/net/nf_conntrack, a committed firewall config becomes
 the `inet fw4` table (fw4.py), an address written to /proc/net/nf_conntrack deletes
 its conntrack entries (`--keep-flows`: ignored, the control case), and `nft --terse
---json list ruleset` is the real one. Prints "ready" once listening; exits when stdin
-closes, or after MAX_LIFETIME seconds.
+--json list ruleset` is the real one. `--hosts`: a JSON file {"hints": getHostHints,
+"leases": getDHCPLeases}; `--plugin`: the phonehome rpcd plugin is installed. Prints
+"ready" once listening; exits when stdin closes, or after `--lifetime` seconds
+(MAX_LIFETIME); `--lifetime 0` (scripts/lab): stdin is not watched, it runs until
+SIGTERM or MAX_DETACHED seconds.
 """
 
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from aiohttp import web
 
@@ -27,6 +33,7 @@ from . import fw4
 from .netlab import PROC_CONNTRACK, run
 
 MAX_LIFETIME: Final = 120.0
+MAX_DETACHED: Final = 12 * 3600.0
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -55,27 +62,47 @@ def lab_emulator(cut_flows: bool) -> UbusEmulator:
     return emulator
 
 
-async def serve(socket_path: str, cut_flows: bool) -> None:
-    """Apply the initial firewall, serve until stdin closes (or MAX_LIFETIME), clean up."""
+async def serve(  # noqa: PLR0913
+    socket_path: str | None,
+    cut_flows: bool,
+    *,
+    listen: str | None = None,
+    hosts: dict[str, Any] | None = None,
+    plugin: bool = False,
+    lifetime: float = MAX_LIFETIME,
+) -> None:
+    """Apply the initial firewall, serve until stdin closes (or `lifetime`), clean up."""
     emulator = lab_emulator(cut_flows)
+    emulator.plugin_installed = plugin
+    if hosts is not None:
+        emulator.host_hints, emulator.dhcp_leases = hosts["hints"], hosts["leases"]
     fw4.apply(emulator.uci["firewall"])
-    stdin_closed = asyncio.Event()
+    stop = asyncio.Event()
 
     def read_stdin() -> None:
         if not sys.stdin.readline():
-            stdin_closed.set()
+            stop.set()
 
     loop = asyncio.get_running_loop()
-    loop.add_reader(sys.stdin, read_stdin)
+    watch_stdin = lifetime > 0
+    if watch_stdin:
+        loop.add_reader(sys.stdin, read_stdin)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
     runner = web.AppRunner(emulator.app)
     await runner.setup()
     try:
-        await web.UnixSite(runner, socket_path).start()
+        if listen is not None:
+            host, port = listen.rsplit(":", 1)
+            await web.TCPSite(runner, host, int(port)).start()
+        else:
+            assert socket_path is not None
+            await web.UnixSite(runner, socket_path).start()
         print("ready", flush=True)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stdin_closed.wait(), MAX_LIFETIME)
+            await asyncio.wait_for(stop.wait(), lifetime if watch_stdin else MAX_DETACHED)
     finally:
-        loop.remove_reader(sys.stdin)
+        if watch_stdin:
+            loop.remove_reader(sys.stdin)
         await runner.cleanup()
         await emulator.close()
 
@@ -83,11 +110,25 @@ async def serve(socket_path: str, cut_flows: bool) -> None:
 def main() -> None:
     """Entry point inside the router namespace."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--socket", required=True)
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--socket")
+    where.add_argument("--listen", help="ADDR:PORT to serve HTTP on")
     parser.add_argument("--keep-flows", action="store_true")
+    parser.add_argument("--hosts", help="JSON file: host hints and DHCP leases")
+    parser.add_argument("--plugin", action="store_true", help="the rpcd plugin is installed")
+    parser.add_argument("--lifetime", type=float, default=MAX_LIFETIME)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)  # request errors go to stderr
-    asyncio.run(serve(args.socket, cut_flows=not args.keep_flows))
+    asyncio.run(
+        serve(
+            args.socket,
+            cut_flows=not args.keep_flows,
+            listen=args.listen,
+            hosts=json.loads(Path(args.hosts).read_text()) if args.hosts else None,
+            plugin=args.plugin,
+            lifetime=args.lifetime,
+        )
+    )
 
 
 if __name__ == "__main__":
