@@ -170,8 +170,11 @@ async def test_dashboard_markdown_renders_the_findings(
 
     every_device = rendered[0].strip().splitlines()
     assert len([line for line in every_device if line.startswith("- ")]) == len(HOME)
-    assert any(line.startswith("- ⚠️") and "Front door camera" in line for line in every_device)
-    assert any(line.startswith("- ✅") and "Living room TV" in line for line in every_device)
+    alert, fine = '- <ha-icon icon="mdi:alert-circle">', '- <ha-icon icon="mdi:check-circle">'
+    assert any(
+        line.startswith(alert) and "Front door camera**: sig" in line for line in every_device
+    )
+    assert any(line.startswith(fine) and line.endswith("Living room TV**") for line in every_device)
     camera = rendered[1]
     assert camera.count("\n- **") + camera.startswith("- **") == 3
     assert "the Foscam P2P cloud" in camera
