@@ -423,6 +423,23 @@ async def test_the_poll_login_alone_may_not_quarantine(
     assert err.value.acl == "uci get"
 
 
+async def test_rights_lost_after_connect_end_quarantine_not_the_poll(
+    emulator: UbusEmulator, router_for: RouterFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    router = await quarantined(router_for)
+    assert (await router.snapshot()).capabilities.quarantine
+    emulator.users["hass"].grants.discard(("uci", "firewall", "read"))
+
+    snapshot = await router.snapshot()
+
+    assert snapshot.quarantined == {}
+    assert not snapshot.capabilities.quarantine
+    assert "may no longer read its firewall rules" in caplog.text
+    calls = emulator.calls["uci.get"]
+    assert (await router.snapshot()).devices  # later polls no longer ask
+    assert emulator.calls["uci.get"] == calls
+
+
 # ---------------------------------------------------------------- failures
 
 

@@ -170,8 +170,19 @@ class FirewallQuarantine:
         """Every phonehome_ rule, by MAC: enforced, and its counter (from ``snapshot_calls``)."""
         if not results:
             return {}
-        sections = _rules(results[0].unwrap())
-        ruleset = _ruleset(results[1].unwrap()) if len(results) > 1 else None
+        try:
+            sections = _rules(results[0].unwrap())
+            ruleset = _ruleset(results[1].unwrap()) if len(results) > 1 else None
+        except RouterPermissionError as err:
+            # The ACL changed since connect: the poll goes on, quarantine stops being offered.
+            _LOGGER.warning(
+                "The router login may no longer read its firewall rules (%s): quarantines "
+                "are neither offered nor checked until the rights are back and the "
+                "integration is reloaded",
+                err.acl or err,
+            )
+            self.granted = frozenset()
+            return {}
         return quarantine_states(sections, ruleset)
 
     # ------------------------------------------------------------------ quarantine
