@@ -4,6 +4,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from unittest.mock import patch
 
 import msgspec
 import pytest
@@ -561,3 +562,13 @@ def test_apply_settings_drops_newly_allowed_destinations_at_once() -> None:
     assert kinds(later, CAMERA) == set()
     analyzer.apply_settings(replace(analyzer.settings, allow=()))
     assert analyzer.update([], OWNERS, T0 + timedelta(seconds=60)).devices[CAMERA].findings == ()
+
+
+def test_the_signature_file_is_read_on_first_update_not_at_construction() -> None:
+    with patch("custom_components.phonehome.core.analyzer.load_signatures") as load:
+        load.return_value = ()
+        analyzer = Analyzer(AnalyzerSettings(policies=MONITOR))
+        assert load.call_count == 0
+        analyzer.update(flows(foscam()), OWNERS, T0)
+        analyzer.update(flows(foscam()), OWNERS, T0 + timedelta(seconds=30))
+    assert load.call_count == 1

@@ -219,13 +219,26 @@ class Analyzer:
         country_of: CountryLookup = unknown_country,
     ) -> None:
         self.settings = settings or AnalyzerSettings()
-        self.index = SignatureIndex(load_signatures() if signatures is None else signatures)
+        self._signatures = None if signatures is None else tuple(signatures)
+        self._index: SignatureIndex | None = None
         self.country_of = country_of
         self._devices: dict[str, _Device] = {}
         self._allow = tuple(
             (entry, ipaddress.ip_network(entry.network, strict=False))
             for entry in self.settings.allow
         )
+
+    @property
+    def index(self) -> SignatureIndex:
+        """The signatures by port, read on first use.
+
+        The shipped file is read in ``update`` (which Home Assistant runs in the
+        executor), never at construction (on the event loop).
+        """
+        if self._index is None:
+            signatures = self._signatures if self._signatures is not None else load_signatures()
+            self._index = SignatureIndex(signatures)
+        return self._index
 
     def apply_settings(self, settings: AnalyzerSettings) -> None:
         """Use new settings from the next update on; newly allowed destinations drop out now."""
