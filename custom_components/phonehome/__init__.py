@@ -5,14 +5,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from homeassistant.const import Platform
-from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
-from homeassistant.helpers import config_validation as cv, device_registry as dr
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError, ConfigEntryNotReady
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    issue_registry as ir,
+)
 
 from .const import DOMAIN
-from .coordinator import PhoneHomeCoordinator
+from .coordinator import PhoneHomeCoordinator, async_create_host_key_issue, host_key_issue_id
 from .data import PhoneHomeConfigEntry, PhoneHomeData
 from .router_factory import create_router
-from .routers.base import RouterAuthError, RouterConnectionError, RouterError
+from .routers.base import (
+    RouterAuthError,
+    RouterConnectionError,
+    RouterError,
+    RouterHostKeyError,
+)
 from .services import async_setup_services
 from .store import PhoneHomeStore
 
@@ -51,6 +60,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: PhoneHomeConfigEntry) ->
             translation_key="router_auth_failed",
             translation_placeholders={"error": str(err)},
         ) from err
+    except RouterHostKeyError as err:
+        await router.close()
+        raise ConfigEntryError(
+            translation_domain=DOMAIN,
+            translation_key="router_host_key_changed",
+            translation_placeholders=async_create_host_key_issue(hass, entry, err),
+        ) from err
     except RouterError as err:
         await router.close()
         raise ConfigEntryNotReady(
@@ -62,6 +78,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PhoneHomeConfigEntry) ->
             ),
             translation_placeholders={"error": str(err)},
         ) from err
+    ir.async_delete_issue(hass, DOMAIN, host_key_issue_id(entry.entry_id))
 
     store = PhoneHomeStore(hass, entry.entry_id)
     coordinator = PhoneHomeCoordinator(hass, entry, router, store, await store.async_load_safe())
@@ -96,8 +113,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: PhoneHomeConfigEntry) -
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: PhoneHomeConfigEntry) -> None:
-    """Delete the entry's stored detection state."""
+    """Delete the entry's stored detection state, and its host key repair issue."""
     await PhoneHomeStore(hass, entry.entry_id).async_remove()
+    ir.async_delete_issue(hass, DOMAIN, host_key_issue_id(entry.entry_id))
 
 
 async def async_remove_config_entry_device(

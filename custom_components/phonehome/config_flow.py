@@ -2,11 +2,13 @@
 
 import ipaddress
 import logging
+import re
 from collections.abc import Mapping
 from typing import Any, Final
 
 import voluptuous as vol
 from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
@@ -41,11 +43,14 @@ from .const import (
     CONF_AUTO_QUARANTINE_MINUTES,
     CONF_CONNTRACK_CAP,
     CONF_FANOUT_HOSTS,
+    CONF_HOST_KEY,
     CONF_LAN_RESOLVERS,
     CONF_LEARNING_HOURS,
+    CONF_LEASES_PATH,
     CONF_PROTECTED_DEVICES,
     CONF_ROUTER_KIND,
     CONF_SCAN_INTERVAL,
+    CONF_SSH_KEY,
     CONF_STALE_DAYS,
     CONF_TRACKED_DEVICES,
     CONF_UNREPLIED_ATTEMPTS,
@@ -57,6 +62,8 @@ from .const import (
     DEFAULT_HTTPS_PORT,
     DEFAULT_LEARNING_HOURS,
     DEFAULT_SCAN_INTERVAL,
+    DEFAULT_SSH_PORT,
+    DEFAULT_SSH_USERNAME,
     DEFAULT_STALE_DAYS,
     DEFAULT_UNREPLIED_ATTEMPTS,
     DEFAULT_WINDOW,
@@ -78,6 +85,7 @@ from .const import (
     MIN_UNREPLIED_ATTEMPTS,
     MIN_WINDOW,
     ROUTER_KIND_DEMO,
+    ROUTER_KIND_LINUX_SSH,
     ROUTER_KIND_OPENWRT,
     ROUTER_KINDS,
 )
@@ -86,15 +94,21 @@ from .router_factory import create_router
 from .routers.base import (
     RouterAuthError,
     RouterConnectionError,
+    RouterError,
+    RouterHostKeyError,
     RouterInfo,
     RouterPermissionError,
     RouterResponseError,
     RouterTLSError,
 )
+from .routers.linux_ssh import HostKey, LinuxSshRouter, fetch_host_key
 
 _LOGGER = logging.getLogger(__name__)
 
 README_URL: Final = "https://github.com/phonehome-guard/phonehome#openwrt-access"
+SSH_README_URL: Final = "https://github.com/phonehome-guard/phonehome#linux-router-over-ssh"
+PLAIN_PATH: Final = re.compile(r"/[A-Za-z0-9._+@,:=/-]+")
+"""A leases path as the form takes it: absolute, no spaces, quotes, globs or variables."""
 CONNTRACK_ACLS: Final = ("getConntrackList", "nf_conntrack_count")
 HOST_HINT_ACLS: Final = ("getHostHints", "getDHCPLeases")
 
@@ -141,6 +155,73 @@ async def validate_router(hass: HomeAssistant, data: Mapping[str, Any]) -> Route
     return info
 
 
+async def validate_ssh_router(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> tuple[RouterInfo, str | None]:
+    """Log in with the pinned host key, identify the router, check it can read the table.
+
+    Returns the router and, when it cannot quarantine (nft missing or not permitted),
+    why; raises _ValidationError.
+    """
+    router = create_router(hass, data, {})
+    assert isinstance(router, LinuxSshRouter)
+    try:
+        info = await router.connect()
+        await router.check_access(quarantine=False)
+        try:
+            await router.check_access(quarantine=True)
+        except RouterPermissionError as err:
+            return info, str(err)
+    except RouterHostKeyError as err:
+        raise _ValidationError("host_key_changed") from err
+    except RouterConnectionError as err:
+        raise _ValidationError("ssh_cannot_connect") from err
+    except RouterAuthError as err:
+        raise _ValidationError("ssh_invalid_auth") from err
+    except RouterPermissionError as err:
+        raise _ValidationError("conntrack_unreadable", err.acl or "") from err
+    except RouterResponseError as err:
+        _LOGGER.warning("%s:%s does not answer as a Linux shell: %s", *_where(data), err)
+        raise _ValidationError("ssh_not_linux") from err
+    except Exception as err:
+        _LOGGER.exception("Unexpected error while checking the router at %s:%s", *_where(data))
+        raise _ValidationError("unknown") from err
+    finally:
+        await router.close()
+    return info, None
+
+
+def _without(data: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if key not in keys}
+
+
+def _where(data: Mapping[str, Any]) -> tuple[str, int]:
+    return data[CONF_HOST], data[CONF_PORT]
+
+
+def _ssh_input(user_input: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The SSH form's input, trimmed (empty optional fields left out), and its errors.
+
+    A login (the username's presence says there is one) needs a password or a key.
+    """
+    data: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for key, given in user_input.items():
+        value = given.strip() if isinstance(given, str) else given
+        if value not in ("", None) or key == CONF_USERNAME:
+            data[key] = int(value) if key == CONF_PORT else value
+    if CONF_SSH_KEY in data:
+        data[CONF_SSH_KEY] += "\n"
+    if CONF_USERNAME in data and not (CONF_PASSWORD in data or CONF_SSH_KEY in data):
+        errors["base"] = "auth_required"
+    leases = data.get(CONF_LEASES_PATH)
+    if leases is not None and (
+        not PLAIN_PATH.fullmatch(leases) or ".." in leases.split("/") or leases.endswith("/")
+    ):
+        errors[CONF_LEASES_PATH] = "invalid_leases_path"
+    return data, errors
+
+
 def _with_port(data: Mapping[str, Any]) -> dict[str, Any]:
     """The input with a port: the one given, else 443 with HTTPS and 80 without."""
     out = dict(data)
@@ -164,6 +245,35 @@ def _connection_schema(defaults: Mapping[str, Any]) -> dict[vol.Marker, Any]:
     }
 
 
+def _ssh_address_schema(defaults: Mapping[str, Any]) -> dict[vol.Marker, Any]:
+    return {
+        vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, vol.UNDEFINED)): TextSelector(),
+        vol.Required(CONF_PORT, default=defaults.get(CONF_PORT, DEFAULT_SSH_PORT)): _PORT_SELECTOR,
+    }
+
+
+def _ssh_login_schema(defaults: Mapping[str, Any]) -> dict[vol.Marker, Any]:
+    """Username, and a password or a private key; the secrets are never filled in."""
+    return {
+        vol.Required(
+            CONF_USERNAME, default=defaults.get(CONF_USERNAME, DEFAULT_SSH_USERNAME)
+        ): TextSelector(),
+        vol.Optional(CONF_PASSWORD): TextSelector(
+            TextSelectorConfig(type=TextSelectorType.PASSWORD)
+        ),
+        vol.Optional(CONF_SSH_KEY): TextSelector(TextSelectorConfig(multiline=True)),
+    }
+
+
+def _leases_schema(defaults: Mapping[str, Any]) -> dict[vol.Marker, Any]:
+    leases = defaults.get(CONF_LEASES_PATH)
+    return {
+        vol.Optional(
+            CONF_LEASES_PATH, description={"suggested_value": leases} if leases else None
+        ): TextSelector()
+    }
+
+
 def _credentials_schema(defaults: Mapping[str, Any]) -> dict[vol.Marker, Any]:
     return {
         vol.Required(CONF_USERNAME, default=defaults.get(CONF_USERNAME, "hass")): TextSelector(),
@@ -179,6 +289,16 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
     VERSION = 1
     MINOR_VERSION = 1
 
+    def __init__(self) -> None:
+        self._ssh_data: dict[str, Any] = {}
+        """The SSH router's entry data so far (the host key once confirmed)."""
+        self._presented: HostKey | None = None
+        """The host key the router presented, shown for confirmation."""
+        self._confirmed_key: str | None = None
+        """The host key the owner confirmed (or the entry pinned): the only one pinned."""
+        self._ssh_info: RouterInfo | None = None
+        self._no_quarantine: str | None = None
+
     @staticmethod
     @callback
     def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
@@ -191,6 +311,8 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
             kind = user_input[CONF_ROUTER_KIND]
             if kind == ROUTER_KIND_DEMO:
                 return await self.async_step_demo()
+            if kind == ROUTER_KIND_LINUX_SSH:
+                return await self.async_step_linux_ssh()
             return await self.async_step_openwrt()
         schema = vol.Schema(
             {
@@ -240,8 +362,146 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
             description_placeholders={"readme_url": README_URL, "acl": acl},
         )
 
+    async def async_step_linux_ssh(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Address and login of a Linux router over SSH; its host key is confirmed next."""
+        if user_input is None:
+            return self._ssh_form()
+        data, errors = _ssh_input(user_input)
+        self._ssh_data = {CONF_ROUTER_KIND: ROUTER_KIND_LINUX_SSH, **data}
+        if errors:
+            return self._ssh_form(errors)
+        return await self._fetch_host_key()
+
+    async def _fetch_host_key(self) -> ConfigFlowResult:
+        """Ask the router for its host key: the pinned one goes on, another is confirmed first."""
+        try:
+            self._presented = await fetch_host_key(*_where(self._ssh_data))
+        except RouterError:
+            return self._ssh_form({"base": "ssh_cannot_connect"})
+        if self._presented.public_key == self._confirmed_key:
+            return await self._finish_ssh()
+        return await self.async_step_linux_ssh_host_key()
+
+    async def async_step_linux_ssh_host_key(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show the presented host key; only the owner's confirmation pins it."""
+        key = self._presented
+        assert key is not None
+        if user_input is None:
+            return self.async_show_form(
+                step_id="linux_ssh_host_key",
+                data_schema=vol.Schema({}),
+                description_placeholders={
+                    "host": self._ssh_data[CONF_HOST],
+                    "algorithm": key.algorithm,
+                    "fingerprint": key.fingerprint,
+                    "readme_url": SSH_README_URL,
+                },
+            )
+        self._confirmed_key = key.public_key
+        return await self._finish_ssh()
+
+    async def _finish_ssh(self) -> ConfigFlowResult:
+        """Log in with the confirmed key; then create the entry, or update the reconfigured one."""
+        data = {**self._ssh_data, CONF_HOST_KEY: self._confirmed_key}
+        try:
+            info, self._no_quarantine = await validate_ssh_router(self.hass, data)
+        except _ValidationError as err:
+            return self._ssh_form({"base": err.error}, err.acl)
+        await self.async_set_unique_id(info.unique_id)
+        if self.source == SOURCE_RECONFIGURE:
+            self._abort_if_unique_id_mismatch()
+            return self.async_update_reload_and_abort(self._get_reconfigure_entry(), data=data)
+        self._abort_if_unique_id_configured()
+        self._ssh_data, self._ssh_info = data, info
+        if self._no_quarantine:
+            return await self.async_step_linux_ssh_no_quarantine()
+        return self.async_create_entry(title=info.name, data=data)
+
+    async def async_step_linux_ssh_no_quarantine(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The router can be read but not quarantine (no nft): say so, add it if the owner agrees."""
+        if user_input is None:
+            return self.async_show_form(
+                step_id="linux_ssh_no_quarantine",
+                data_schema=vol.Schema({}),
+                description_placeholders={
+                    "error": self._no_quarantine or "",
+                    "readme_url": SSH_README_URL,
+                },
+            )
+        assert self._ssh_info is not None
+        return self.async_create_entry(title=self._ssh_info.name, data=self._ssh_data)
+
+    def _ssh_form(self, errors: dict[str, str] | None = None, acl: str = "") -> ConfigFlowResult:
+        """The SSH router's form of this flow (setup or reconfigure), filled with its input."""
+        defaults = self._ssh_data
+        if self.source == SOURCE_RECONFIGURE:
+            step_id = "reconfigure_linux_ssh"
+            schema = {**_ssh_address_schema(defaults), **_leases_schema(defaults)}
+        else:
+            step_id = "linux_ssh"
+            schema = {
+                **_ssh_address_schema(defaults),
+                **_ssh_login_schema(defaults),
+                **_leases_schema(defaults),
+            }
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=vol.Schema(schema),
+            errors=errors or {},
+            description_placeholders={"readme_url": SSH_README_URL, "acl": acl},
+        )
+
+    async def async_step_reconfigure_linux_ssh(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A new address or leases path; a host key other than the pinned one is confirmed first."""
+        entry = self._get_reconfigure_entry()
+        if user_input is None:
+            self._ssh_data = dict(entry.data)
+            self._confirmed_key = entry.data[CONF_HOST_KEY]
+            return self._ssh_form()
+        data, errors = _ssh_input(user_input)
+        self._ssh_data = _without(entry.data, CONF_HOST_KEY, CONF_LEASES_PATH) | data
+        if errors:
+            return self._ssh_form(errors)
+        return await self._fetch_host_key()
+
+    async def async_step_reauth_linux_ssh(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A new password or private key for the SSH router; its pinned host key stays."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        acl = ""
+        if user_input is not None:
+            login, errors = _ssh_input(user_input)
+            if not errors:
+                result, errors, acl = await self._update_entry(
+                    entry, login, replaced=(CONF_PASSWORD, CONF_SSH_KEY)
+                )
+                if result is not None:
+                    return result
+        return self.async_show_form(
+            step_id="reauth_linux_ssh",
+            data_schema=vol.Schema(_ssh_login_schema(user_input or entry.data)),
+            errors=errors,
+            description_placeholders={
+                "readme_url": SSH_README_URL,
+                "acl": acl,
+                "name": entry.title,
+            },
+        )
+
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """The router refused the stored login."""
+        if entry_data.get(CONF_ROUTER_KIND) == ROUTER_KIND_LINUX_SSH:
+            return await self.async_step_reauth_linux_ssh()
         return await self.async_step_reauth_confirm()
 
     async def async_step_reauth_confirm(
@@ -272,6 +532,8 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """A new address for the same router; the login stays."""
         entry = self._get_reconfigure_entry()
+        if entry.data.get(CONF_ROUTER_KIND) == ROUTER_KIND_LINUX_SSH:
+            return await self.async_step_reconfigure_linux_ssh()
         errors: dict[str, str] = {}
         acl = ""
         if user_input is not None:
@@ -287,20 +549,25 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
     async def _update_entry(
-        self, entry: ConfigEntry, updates: dict[str, Any]
+        self, entry: ConfigEntry, updates: dict[str, Any], replaced: tuple[str, ...] = ()
     ) -> tuple[ConfigFlowResult | None, dict[str, str], str]:
         """Check the entry's router with ``updates`` applied; if it holds, store and reload.
 
-        Returns the flow's end (None while the check fails), the form errors and the
-        missing right to name.
+        ``replaced`` keys are dropped from the entry first (a new login replaces both
+        secrets). Returns the flow's end (None while the check fails), the form errors
+        and the missing right to name.
         """
+        data = _without(entry.data, *replaced) | updates
         try:
-            info = await validate_router(self.hass, {**entry.data, **updates})
+            if data.get(CONF_ROUTER_KIND) == ROUTER_KIND_LINUX_SSH:
+                info, _ = await validate_ssh_router(self.hass, data)
+            else:
+                info = await validate_router(self.hass, data)
         except _ValidationError as err:
             return None, {"base": err.error}, err.acl
         await self.async_set_unique_id(info.unique_id)
         self._abort_if_unique_id_mismatch()
-        return self.async_update_reload_and_abort(entry, data_updates=updates), {}, ""
+        return self.async_update_reload_and_abort(entry, data=data), {}, ""
 
 
 def _number(low: int, high: int, unit: str) -> NumberSelector:

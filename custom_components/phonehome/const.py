@@ -16,13 +16,16 @@ CONF_ROUTER_KIND: Final = "router_kind"
 ROUTER_KIND_OPENWRT: Final = "openwrt"
 ROUTER_KIND_LINUX_SSH: Final = "linux_ssh"
 ROUTER_KIND_DEMO: Final = "demo"
-ROUTER_KINDS: Final = (ROUTER_KIND_OPENWRT, ROUTER_KIND_DEMO)
+ROUTER_KINDS: Final = (ROUTER_KIND_OPENWRT, ROUTER_KIND_LINUX_SSH, ROUTER_KIND_DEMO)
+"""Kinds the config flow offers; unifi arrives with its issue."""
 CONF_SSH_KEY: Final = "ssh_key"
 """The SSH client's private key (OpenSSH format); a password may be used instead."""
 CONF_HOST_KEY: Final = "host_key"
 """The SSH server's public host key, pinned when the entry was made."""
 CONF_LEASES_PATH: Final = "leases_path"
-"""Kinds the config flow offers; unifi, linux_ssh and demo arrive with their issues."""
+"""The router's DHCP leases file (SSH); empty: the usual dnsmasq / odhcpd / dhcpd paths."""
+DEFAULT_SSH_PORT: Final = 22
+DEFAULT_SSH_USERNAME: Final = "root"
 DEFAULT_HTTP_PORT: Final = 80
 DEFAULT_HTTPS_PORT: Final = 443
 

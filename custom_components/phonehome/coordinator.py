@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+from homeassistant.const import CONF_HOST
+from homeassistant.core import callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
@@ -49,6 +51,7 @@ from .routers.base import (
     RouterAuthError,
     RouterConnectionError,
     RouterError,
+    RouterHostKeyError,
     RouterPermissionError,
     Snapshot,
 )
@@ -68,6 +71,37 @@ _LOGGER = logging.getLogger(__name__)
 
 LEARN_MORE_URL: Final = "https://github.com/phonehome-guard/phonehome#openwrt-access"
 """The README's "OpenWrt access" section: the rpcd plugin and the SSH kind."""
+
+
+SSH_LEARN_MORE_URL: Final = "https://github.com/phonehome-guard/phonehome#linux-router-over-ssh"
+
+
+def host_key_issue_id(entry_id: str) -> str:
+    """Repair issue id of a config entry whose SSH router presented another host key."""
+    return f"host_key_changed_{entry_id}"
+
+
+@callback
+def async_create_host_key_issue(
+    hass: HomeAssistant, entry: PhoneHomeConfigEntry, err: RouterHostKeyError
+) -> dict[str, str]:
+    """Never accept the new key: a repair issue names it; returns the message placeholders."""
+    placeholders = {
+        "name": entry.title,
+        "host": str(entry.data.get(CONF_HOST)),
+        "fingerprint": err.fingerprint or "none of the pinned key's type",
+    }
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        host_key_issue_id(entry.entry_id),
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key="host_key_changed",
+        translation_placeholders=placeholders,
+        learn_more_url=SSH_LEARN_MORE_URL,
+    )
+    return placeholders
 
 
 def over_cap_issue_id(entry_id: str) -> str:
@@ -238,12 +272,21 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
                 translation_key="router_auth_failed",
                 translation_placeholders={"error": str(err)},
             ) from err
+        except RouterHostKeyError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="router_host_key_changed",
+                translation_placeholders=async_create_host_key_issue(
+                    self.hass, self.config_entry, err
+                ),
+            ) from err
         except RouterError as err:
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key=_error_key(err),
                 translation_placeholders={"error": str(err)},
             ) from err
+        ir.async_delete_issue(self.hass, DOMAIN, host_key_issue_id(self.config_entry.entry_id))
         self._update_over_cap_issue(snapshot)
         devices = snapshot.devices
         if self.tracked:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Final
 from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_USERNAME
 
+from .const import CONF_SSH_KEY
 from .coordinator import finding_data
 from .quarantine import quarantine_data
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from .core.activity import DeviceActivity
     from .data import PhoneHomeConfigEntry
 
-TO_REDACT: Final = {CONF_PASSWORD, CONF_USERNAME}
+TO_REDACT: Final = {CONF_PASSWORD, CONF_USERNAME, CONF_SSH_KEY}
 
 
 async def async_get_config_entry_diagnostics(

@@ -585,6 +585,13 @@ def test_every_field_error_and_abort_is_translated() -> None:
         "missing_acl",
         "not_openwrt",
         "unknown",
+        "auth_required",
+        "invalid_leases_path",
+        "ssh_cannot_connect",
+        "ssh_invalid_auth",
+        "host_key_changed",
+        "conntrack_unreadable",
+        "ssh_not_linux",
     }
     assert "{acl}" in config["error"]["missing_acl"]
     assert set(config["abort"]) == {
