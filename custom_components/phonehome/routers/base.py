@@ -83,8 +83,10 @@ class Capabilities:
     table_source: str = "luci"
     """Where the table came from: "luci" (getConntrackList), "plugin" (the phonehome
     rpcd plugin, paged), "proc" (/proc/net/nf_conntrack over SSH), "conntrack"
-    (``conntrack -L -o extended`` over SSH), or "none" (left unread: above the cap
-    without the plugin)."""
+    (``conntrack -L -o extended`` over SSH), "traffic_flows" (UniFi's v2 traffic-flows:
+    recent flow records, not live entries), "dpi" (UniFi per-client DPI totals only:
+    no flows, see Snapshot.device_traffic), or "none" (left unread: above the cap
+    without the plugin; no source)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,8 @@ class LanDevice:
     """Name the router's owner gave it (static lease, host hint)."""
     vendor: str | None = None
     wired: bool | None = None
+    blocked: bool | None = None
+    """The router blocks the device entirely (UniFi's block-sta); None where it cannot tell."""
 
 
 QUARANTINE_PREFIX: Final = "phonehome_"
@@ -123,6 +127,9 @@ class QuarantineRecord:
     """The device's addresses when it was quarantined (their live flows were cut)."""
     flows_cut: bool = False
     """The device's established connections were removed from the router's table."""
+    station_blocked: bool = False
+    """Quarantine also blocked the device entirely (UniFi "full block", block-sta);
+    release unblocks it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +138,16 @@ class QuarantineState:
 
     enforced: bool
     blocked_packets: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTraffic:
+    """What one device sent and received, counted apart from connections (UniFi DPI)."""
+
+    tx_bytes: int
+    rx_bytes: int
+    tx_packets: int | None = None
+    rx_packets: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +166,9 @@ class Snapshot:
     parse_stats: ParseStats | None = None
     quarantined: dict[str, QuarantineState] = field(default_factory=dict)
     """By MAC: every quarantine the integration left on the router (found by its name)."""
+    device_traffic: dict[str, DeviceTraffic] = field(default_factory=dict)
+    """By MAC: totals where the router counts per device, not per connection (UniFi
+    ``stat/stadpi``, table_source "dpi")."""
 
 
 class Router(Protocol):
