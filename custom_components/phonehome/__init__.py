@@ -12,8 +12,9 @@ from homeassistant.helpers import (
     issue_registry as ir,
 )
 
-from .const import DOMAIN
+from .const import CONF_ROUTER_KIND, DOMAIN, MANUFACTURERS, ROUTER_KIND_OPENWRT
 from .coordinator import PhoneHomeCoordinator, async_create_host_key_issue, host_key_issue_id
+from .core.addresses import normalize_mac
 from .data import PhoneHomeConfigEntry, PhoneHomeData
 from .router_factory import create_router
 from .routers.base import (
@@ -93,8 +94,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: PhoneHomeConfigEntry) ->
     dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
         identifiers={(DOMAIN, info.unique_id)},
-        connections={(dr.CONNECTION_NETWORK_MAC, info.unique_id)},
-        manufacturer="OpenWrt",
+        # A UniFi site is no MAC: its id is the controller's and the site's name.
+        connections=(
+            {(dr.CONNECTION_NETWORK_MAC, mac)}
+            if (mac := normalize_mac(info.unique_id)) is not None
+            else set()
+        ),
+        manufacturer=MANUFACTURERS[entry.data.get(CONF_ROUTER_KIND, ROUTER_KIND_OPENWRT)],
         name=info.name,
         model=info.model,
         sw_version=info.firmware,

@@ -28,7 +28,9 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """One phoning-home sensor per LAN device."""
-    async_add_device_entities(entry, async_add_entities, PhoningHomeSensor, "phoning_home")
+    async_add_device_entities(
+        entry, async_add_entities, PhoningHomeSensor, "phoning_home", needs_flows=True
+    )
 
 
 class PhoningHomeSensor(PhoneHomeDeviceEntity, BinarySensorEntity):

@@ -25,7 +25,9 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """One reset-baseline button per LAN device."""
-    async_add_device_entities(entry, async_add_entities, ResetBaselineButton, "reset_baseline")
+    async_add_device_entities(
+        entry, async_add_entities, ResetBaselineButton, "reset_baseline", needs_flows=True
+    )
 
 
 class ResetBaselineButton(PhoneHomeDeviceEntity, ButtonEntity):

@@ -3,7 +3,7 @@
 import ipaddress
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import voluptuous as vol
@@ -43,6 +43,8 @@ from .const import (
     CONF_AUTO_QUARANTINE_MINUTES,
     CONF_CONNTRACK_CAP,
     CONF_FANOUT_HOSTS,
+    CONF_FULL_BLOCK,
+    CONF_GATEWAY,
     CONF_HOST_KEY,
     CONF_LAN_RESOLVERS,
     CONF_LEARNING_HOURS,
@@ -50,6 +52,7 @@ from .const import (
     CONF_PROTECTED_DEVICES,
     CONF_ROUTER_KIND,
     CONF_SCAN_INTERVAL,
+    CONF_SITE,
     CONF_SSH_KEY,
     CONF_STALE_DAYS,
     CONF_TRACKED_DEVICES,
@@ -65,6 +68,7 @@ from .const import (
     DEFAULT_SSH_PORT,
     DEFAULT_SSH_USERNAME,
     DEFAULT_STALE_DAYS,
+    DEFAULT_UNIFI_SITE,
     DEFAULT_UNREPLIED_ATTEMPTS,
     DEFAULT_WINDOW,
     DOMAIN,
@@ -87,6 +91,7 @@ from .const import (
     ROUTER_KIND_DEMO,
     ROUTER_KIND_LINUX_SSH,
     ROUTER_KIND_OPENWRT,
+    ROUTER_KIND_UNIFI,
     ROUTER_KINDS,
 )
 from .core.addresses import normalize_mac
@@ -102,11 +107,14 @@ from .routers.base import (
     RouterTLSError,
 )
 from .routers.linux_ssh import HostKey, LinuxSshRouter, fetch_host_key
+from .routers.unifi import UniFiRouter
+from .routers.unifi_api import ADMIN_HELP
 
 _LOGGER = logging.getLogger(__name__)
 
 README_URL: Final = "https://github.com/phonehome-guard/phonehome#openwrt-access"
 SSH_README_URL: Final = "https://github.com/phonehome-guard/phonehome#linux-router-over-ssh"
+UNIFI_README_URL: Final = "https://github.com/phonehome-guard/phonehome#unifi-network"
 PLAIN_PATH: Final = re.compile(r"/[A-Za-z0-9._+@,:=/-]+")
 """A leases path as the form takes it: absolute, no spaces, quotes, globs or variables."""
 CONNTRACK_ACLS: Final = ("getConntrackList", "nf_conntrack_count")
@@ -189,6 +197,58 @@ async def validate_ssh_router(
     finally:
         await router.close()
     return info, None
+
+
+async def validate_unifi_router(
+    hass: HomeAssistant, data: Mapping[str, Any]
+) -> tuple[RouterInfo, str | None]:
+    """Log in, identify the controller and site, check the reads a poll makes.
+
+    Returns the site and, when this account cannot quarantine there (read-only, or
+    no object-oriented network configs), why; raises _ValidationError.
+    """
+    router = create_router(hass, data, {})
+    assert isinstance(router, UniFiRouter)
+    try:
+        info = await router.connect()
+        await router.check_access()
+    except RouterTLSError as err:
+        raise _ValidationError("unifi_tls_error") from err
+    except RouterConnectionError as err:
+        raise _ValidationError("unifi_cannot_connect") from err
+    except RouterAuthError as err:
+        two_factor = "two-factor code" in str(err)
+        raise _ValidationError("two_factor" if two_factor else "unifi_invalid_auth") from err
+    except RouterPermissionError as err:
+        raise _ValidationError("no_permission", err.acl or "") from err
+    except RouterResponseError as err:
+        _LOGGER.warning("%s:%s does not answer as UniFi Network: %s", *_where(data), err)
+        raise _ValidationError(
+            "unknown_site" if "has no site" in str(err) else "not_unifi"
+        ) from err
+    except Exception as err:
+        _LOGGER.exception("Unexpected error while checking the controller at %s:%s", *_where(data))
+        raise _ValidationError("unknown") from err
+    finally:
+        await router.close()
+    if not router.admin:
+        return info, ADMIN_HELP
+    if not router.oon:
+        return info, (
+            "this controller has no object-oriented network configs (UniFi Network 9.4 "
+            "or later): update it, or turn on Full block in the integration's options"
+        )
+    return info, None
+
+
+async def _validate(hass: HomeAssistant, data: Mapping[str, Any]) -> RouterInfo:
+    """The router of ``data`` checked by its kind's validation; raises _ValidationError."""
+    kind = data.get(CONF_ROUTER_KIND)
+    if kind == ROUTER_KIND_LINUX_SSH:
+        return (await validate_ssh_router(hass, data))[0]
+    if kind == ROUTER_KIND_UNIFI:
+        return (await validate_unifi_router(hass, data))[0]
+    return await validate_router(hass, data)
 
 
 def _without(data: Mapping[str, Any], *keys: str) -> dict[str, Any]:
@@ -274,6 +334,36 @@ def _leases_schema(defaults: Mapping[str, Any]) -> dict[vol.Marker, Any]:
     }
 
 
+def _unifi_address_schema(
+    defaults: Mapping[str, Any], *, site: bool = True
+) -> dict[vol.Marker, Any]:
+    """Host, port, site (left out when reconfiguring: it is the entry's identity), TLS check."""
+    schema: dict[vol.Marker, Any] = {
+        vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, vol.UNDEFINED)): TextSelector(),
+        vol.Required(
+            CONF_PORT, default=defaults.get(CONF_PORT, DEFAULT_HTTPS_PORT)
+        ): _PORT_SELECTOR,
+    }
+    if site:
+        schema[vol.Required(CONF_SITE, default=defaults.get(CONF_SITE, DEFAULT_UNIFI_SITE))] = (
+            TextSelector()
+        )
+    schema[vol.Required(CONF_VERIFY_SSL, default=defaults.get(CONF_VERIFY_SSL, True))] = (
+        BooleanSelector()
+    )
+    return schema
+
+
+def _unifi_input(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """The UniFi form's input: the port as a number, host and site trimmed."""
+    data = dict(user_input)
+    data[CONF_PORT] = int(data[CONF_PORT])
+    for key in (CONF_HOST, CONF_SITE):
+        if key in data:
+            data[key] = data[key].strip()
+    return data
+
+
 def _credentials_schema(defaults: Mapping[str, Any]) -> dict[vol.Marker, Any]:
     return {
         vol.Required(CONF_USERNAME, default=defaults.get(CONF_USERNAME, "hass")): TextSelector(),
@@ -296,7 +386,10 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
         """The host key the router presented, shown for confirmation."""
         self._confirmed_key: str | None = None
         """The host key the owner confirmed (or the entry pinned): the only one pinned."""
-        self._ssh_info: RouterInfo | None = None
+        self._unifi: tuple[RouterInfo, dict[str, Any]] | None = None
+        """The checked UniFi site and its entry data, while its gateway's SSH login is asked."""
+        self._pending: tuple[RouterInfo, dict[str, Any]] | None = None
+        """The checked router and its entry data, waiting for the no-quarantine notice."""
         self._no_quarantine: str | None = None
 
     @staticmethod
@@ -313,6 +406,8 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
                 return await self.async_step_demo()
             if kind == ROUTER_KIND_LINUX_SSH:
                 return await self.async_step_linux_ssh()
+            if kind == ROUTER_KIND_UNIFI:
+                return await self.async_step_unifi()
             return await self.async_step_openwrt()
         schema = vol.Schema(
             {
@@ -362,6 +457,62 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
             description_placeholders={"readme_url": README_URL, "acl": acl},
         )
 
+    async def async_step_unifi(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Address, login and site of a UniFi Network controller; validated before the entry exists."""
+        errors: dict[str, str] = {}
+        acl = ""
+        if user_input is not None:
+            data = {CONF_ROUTER_KIND: ROUTER_KIND_UNIFI, **_unifi_input(user_input)}
+            try:
+                info, self._no_quarantine = await validate_unifi_router(self.hass, data)
+            except _ValidationError as err:
+                field = CONF_SITE if err.error == "unknown_site" else "base"
+                errors[field], acl = err.error, err.acl
+            else:
+                await self.async_set_unique_id(info.unique_id)
+                self._abort_if_unique_id_configured()
+                self._unifi = info, data
+                return await self.async_step_unifi_gateway()
+        defaults = user_input or {}
+        schema = vol.Schema({**_unifi_address_schema(defaults), **_credentials_schema(defaults)})
+        return self.async_show_form(
+            step_id="unifi",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders={"readme_url": UNIFI_README_URL, "acl": acl},
+        )
+
+    async def async_step_unifi_gateway(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Optional: the gateway's SSH login, whose conntrack gives the connections."""
+        if user_input is None:
+            return self._ssh_form()
+        data, errors = _ssh_input(user_input)
+        if CONF_HOST not in data:
+            return await self._finish_unifi(None)
+        self._ssh_data = {CONF_ROUTER_KIND: ROUTER_KIND_LINUX_SSH, **data}
+        if errors:
+            return self._ssh_form(errors)
+        return await self._fetch_host_key()
+
+    async def _finish_unifi(self, gateway: dict[str, Any] | None) -> ConfigFlowResult:
+        """The checked site's entry, with the gateway's checked login if one was given."""
+        assert self._unifi is not None
+        info, data = self._unifi
+        if gateway is not None:
+            data = {**data, CONF_GATEWAY: gateway}
+        if self._no_quarantine:
+            self._pending = info, data
+            return await self.async_step_unifi_no_quarantine()
+        return self.async_create_entry(title=info.name, data=data)
+
+    async def async_step_unifi_no_quarantine(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The site can be read but this account cannot quarantine: say so, add it if agreed."""
+        return await self._no_quarantine_step("unifi_no_quarantine", UNIFI_README_URL, user_input)
+
     async def async_step_linux_ssh(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
@@ -408,15 +559,18 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
         """Log in with the confirmed key; then create the entry, or update the reconfigured one."""
         data = {**self._ssh_data, CONF_HOST_KEY: self._confirmed_key}
         try:
-            info, self._no_quarantine = await validate_ssh_router(self.hass, data)
+            info, no_quarantine = await validate_ssh_router(self.hass, data)
         except _ValidationError as err:
             return self._ssh_form({"base": err.error}, err.acl)
+        if self._unifi is not None:  # the gateway only gives connections: no nft needed
+            return await self._finish_unifi(_without(data, CONF_ROUTER_KIND))
+        self._no_quarantine = no_quarantine
         await self.async_set_unique_id(info.unique_id)
         if self.source == SOURCE_RECONFIGURE:
             self._abort_if_unique_id_mismatch()
             return self.async_update_reload_and_abort(self._get_reconfigure_entry(), data=data)
         self._abort_if_unique_id_configured()
-        self._ssh_data, self._ssh_info = data, info
+        self._pending = info, data
         if self._no_quarantine:
             return await self.async_step_linux_ssh_no_quarantine()
         return self.async_create_entry(title=info.name, data=data)
@@ -425,22 +579,42 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """The router can be read but not quarantine (no nft): say so, add it if the owner agrees."""
+        return await self._no_quarantine_step("linux_ssh_no_quarantine", SSH_README_URL, user_input)
+
+    async def _no_quarantine_step(
+        self, step_id: str, readme_url: str, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        """Why quarantine will not work; submitting adds the router all the same."""
         if user_input is None:
             return self.async_show_form(
-                step_id="linux_ssh_no_quarantine",
+                step_id=step_id,
                 data_schema=vol.Schema({}),
                 description_placeholders={
                     "error": self._no_quarantine or "",
-                    "readme_url": SSH_README_URL,
+                    "readme_url": readme_url,
                 },
             )
-        assert self._ssh_info is not None
-        return self.async_create_entry(title=self._ssh_info.name, data=self._ssh_data)
+        assert self._pending is not None
+        info, data = self._pending
+        return self.async_create_entry(title=info.name, data=data)
 
     def _ssh_form(self, errors: dict[str, str] | None = None, acl: str = "") -> ConfigFlowResult:
         """The SSH router's form of this flow (setup or reconfigure), filled with its input."""
         defaults = self._ssh_data
-        if self.source == SOURCE_RECONFIGURE:
+        readme_url = SSH_README_URL
+        if self._unifi is not None:
+            step_id, readme_url = "unifi_gateway", UNIFI_README_URL
+            host = defaults.get(CONF_HOST)
+            schema = {
+                vol.Optional(
+                    CONF_HOST, description={"suggested_value": host} if host else None
+                ): TextSelector(),
+                vol.Required(
+                    CONF_PORT, default=defaults.get(CONF_PORT, DEFAULT_SSH_PORT)
+                ): _PORT_SELECTOR,
+                **_ssh_login_schema(defaults),
+            }
+        elif self.source == SOURCE_RECONFIGURE:
             step_id = "reconfigure_linux_ssh"
             schema = {**_ssh_address_schema(defaults), **_leases_schema(defaults)}
         else:
@@ -454,7 +628,7 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id=step_id,
             data_schema=vol.Schema(schema),
             errors=errors or {},
-            description_placeholders={"readme_url": SSH_README_URL, "acl": acl},
+            description_placeholders={"readme_url": readme_url, "acl": acl},
         )
 
     async def async_step_reconfigure_linux_ssh(
@@ -502,6 +676,8 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
         """The router refused the stored login."""
         if entry_data.get(CONF_ROUTER_KIND) == ROUTER_KIND_LINUX_SSH:
             return await self.async_step_reauth_linux_ssh()
+        if entry_data.get(CONF_ROUTER_KIND) == ROUTER_KIND_UNIFI:
+            return await self.async_step_reauth_unifi()
         return await self.async_step_reauth_confirm()
 
     async def async_step_reauth_confirm(
@@ -509,22 +685,27 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """A new username and password for the same router."""
         entry = self._get_reauth_entry()
-        errors: dict[str, str] = {}
-        acl = ""
-        if user_input is not None:
-            result, errors, acl = await self._update_entry(entry, user_input)
-            if result is not None:
-                return result
-        defaults = user_input or entry.data
-        return self.async_show_form(
-            step_id="reauth_confirm",
-            data_schema=vol.Schema(_credentials_schema(defaults)),
-            errors=errors,
-            description_placeholders={
-                "readme_url": README_URL,
-                "acl": acl,
-                "name": entry.title,
-            },
+        return await self._entry_form(
+            "reauth_confirm",
+            entry,
+            user_input,
+            updates=dict,
+            schema=_credentials_schema,
+            placeholders={"readme_url": README_URL, "name": entry.title},
+        )
+
+    async def async_step_reauth_unifi(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A new username and password for the same UniFi controller and site."""
+        entry = self._get_reauth_entry()
+        return await self._entry_form(
+            "reauth_unifi",
+            entry,
+            user_input,
+            updates=dict,
+            schema=_credentials_schema,
+            placeholders={"readme_url": UNIFI_README_URL, "name": entry.title},
         )
 
     async def async_step_reconfigure(
@@ -534,18 +715,52 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         if entry.data.get(CONF_ROUTER_KIND) == ROUTER_KIND_LINUX_SSH:
             return await self.async_step_reconfigure_linux_ssh()
+        if entry.data.get(CONF_ROUTER_KIND) == ROUTER_KIND_UNIFI:
+            return await self.async_step_reconfigure_unifi()
+        return await self._entry_form(
+            "reconfigure",
+            entry,
+            user_input,
+            updates=_with_port,
+            schema=_connection_schema,
+            placeholders={"readme_url": README_URL},
+        )
+
+    async def async_step_reconfigure_unifi(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A new address, port or TLS check for the same controller and site; the login stays."""
+        return await self._entry_form(
+            "reconfigure_unifi",
+            self._get_reconfigure_entry(),
+            user_input,
+            updates=_unifi_input,
+            schema=lambda defaults: _unifi_address_schema(defaults, site=False),
+            placeholders={"readme_url": UNIFI_README_URL},
+        )
+
+    async def _entry_form(  # noqa: PLR0913
+        self,
+        step_id: str,
+        entry: ConfigEntry,
+        user_input: dict[str, Any] | None,
+        *,
+        updates: Callable[[Mapping[str, Any]], dict[str, Any]],
+        schema: Callable[[Mapping[str, Any]], dict[vol.Marker, Any]],
+        placeholders: dict[str, str],
+    ) -> ConfigFlowResult:
+        """A form that changes the entry: stored and reloaded once the router takes it."""
         errors: dict[str, str] = {}
         acl = ""
         if user_input is not None:
-            result, errors, acl = await self._update_entry(entry, _with_port(user_input))
+            result, errors, acl = await self._update_entry(entry, updates(user_input))
             if result is not None:
                 return result
-        defaults = user_input or entry.data
         return self.async_show_form(
-            step_id="reconfigure",
-            data_schema=vol.Schema(_connection_schema(defaults)),
+            step_id=step_id,
+            data_schema=vol.Schema(schema(user_input or entry.data)),
             errors=errors,
-            description_placeholders={"readme_url": README_URL, "acl": acl},
+            description_placeholders={**placeholders, "acl": acl},
         )
 
     async def _update_entry(
@@ -559,10 +774,7 @@ class PhoneHomeConfigFlow(ConfigFlow, domain=DOMAIN):
         """
         data = _without(entry.data, *replaced) | updates
         try:
-            if data.get(CONF_ROUTER_KIND) == ROUTER_KIND_LINUX_SSH:
-                info, _ = await validate_ssh_router(self.hass, data)
-            else:
-                info = await validate_router(self.hass, data)
+            info = await _validate(self.hass, data)
         except _ValidationError as err:
             return None, {"base": err.error}, err.acl
         await self.async_set_unique_id(info.unique_id)
@@ -617,7 +829,10 @@ class PhoneHomeOptionsFlow(OptionsFlow):
                         CONF_LEARNING_HOURS,
                         CONF_AUTO_QUARANTINE_MINUTES,
                     )
+                    if key in user_input
                 }
+                if CONF_FULL_BLOCK in user_input:
+                    options[CONF_FULL_BLOCK] = bool(user_input[CONF_FULL_BLOCK])
                 options[CONF_TRACKED_DEVICES] = list(dict.fromkeys(macs))
                 options[CONF_LAN_RESOLVERS] = list(dict.fromkeys(resolvers))
                 options[CONF_PROTECTED_DEVICES] = list(dict.fromkeys(protected))
@@ -636,67 +851,70 @@ class PhoneHomeOptionsFlow(OptionsFlow):
                 mode=SelectSelectorMode.DROPDOWN,
             )
         )
-        schema = vol.Schema(
-            {
-                vol.Required(
-                    CONF_SCAN_INTERVAL,
-                    default=current.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL),
-                ): _number(MIN_SCAN_INTERVAL, MAX_SCAN_INTERVAL, "s"),
-                vol.Required(
-                    CONF_WINDOW, default=current.get(CONF_WINDOW, DEFAULT_WINDOW)
-                ): _number(MIN_WINDOW, MAX_WINDOW, "min"),
-                vol.Required(
-                    CONF_STALE_DAYS, default=current.get(CONF_STALE_DAYS, DEFAULT_STALE_DAYS)
-                ): _number(MIN_STALE_DAYS, MAX_STALE_DAYS, "d"),
-                vol.Required(
-                    CONF_CONNTRACK_CAP,
-                    default=current.get(CONF_CONNTRACK_CAP, DEFAULT_CONNTRACK_CAP),
-                ): _number(MIN_CONNTRACK_CAP, MAX_CONNTRACK_CAP, "connections"),
-                vol.Required(
-                    CONF_FANOUT_HOSTS, default=current.get(CONF_FANOUT_HOSTS, DEFAULT_FANOUT_HOSTS)
-                ): _number(MIN_FANOUT_HOSTS, MAX_FANOUT_HOSTS, "hosts"),
-                vol.Required(
-                    CONF_UNREPLIED_ATTEMPTS,
-                    default=current.get(CONF_UNREPLIED_ATTEMPTS, DEFAULT_UNREPLIED_ATTEMPTS),
-                ): _number(MIN_UNREPLIED_ATTEMPTS, MAX_UNREPLIED_ATTEMPTS, "attempts"),
-                vol.Required(
-                    CONF_LEARNING_HOURS,
-                    default=current.get(CONF_LEARNING_HOURS, DEFAULT_LEARNING_HOURS),
-                ): _number(MIN_LEARNING_HOURS, MAX_LEARNING_HOURS, "h"),
-                vol.Optional(
-                    CONF_LAN_RESOLVERS, default=list(current.get(CONF_LAN_RESOLVERS, []))
-                ): SelectSelector(
-                    SelectSelectorConfig(
-                        options=[],
-                        multiple=True,
-                        custom_value=True,
-                        mode=SelectSelectorMode.DROPDOWN,
-                    )
-                ),
-                vol.Optional(
-                    CONF_TRACKED_DEVICES, default=list(current.get(CONF_TRACKED_DEVICES, []))
-                ): devices,
-                vol.Optional(
-                    CONF_PROTECTED_DEVICES, default=list(current.get(CONF_PROTECTED_DEVICES, []))
-                ): devices,
-                vol.Optional(
-                    CONF_AUTO_QUARANTINE, default=list(current.get(CONF_AUTO_QUARANTINE, []))
-                ): SelectSelector(
-                    SelectSelectorConfig(
-                        options=list(FINDING_KINDS),
-                        multiple=True,
-                        translation_key="finding_kind",
-                        mode=SelectSelectorMode.LIST,
-                    )
-                ),
-                vol.Required(
-                    CONF_AUTO_QUARANTINE_MINUTES,
-                    default=current.get(
-                        CONF_AUTO_QUARANTINE_MINUTES, DEFAULT_AUTO_QUARANTINE_MINUTES
-                    ),
-                ): _number(0, MAX_AUTO_QUARANTINE_MINUTES, "min"),
-            }
-        )
+        fields: dict[vol.Marker, Any] = {
+            vol.Required(
+                CONF_SCAN_INTERVAL,
+                default=current.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL),
+            ): _number(MIN_SCAN_INTERVAL, MAX_SCAN_INTERVAL, "s"),
+            vol.Required(CONF_WINDOW, default=current.get(CONF_WINDOW, DEFAULT_WINDOW)): _number(
+                MIN_WINDOW, MAX_WINDOW, "min"
+            ),
+            vol.Required(
+                CONF_STALE_DAYS, default=current.get(CONF_STALE_DAYS, DEFAULT_STALE_DAYS)
+            ): _number(MIN_STALE_DAYS, MAX_STALE_DAYS, "d"),
+            vol.Required(
+                CONF_CONNTRACK_CAP,
+                default=current.get(CONF_CONNTRACK_CAP, DEFAULT_CONNTRACK_CAP),
+            ): _number(MIN_CONNTRACK_CAP, MAX_CONNTRACK_CAP, "connections"),
+            vol.Required(
+                CONF_FANOUT_HOSTS, default=current.get(CONF_FANOUT_HOSTS, DEFAULT_FANOUT_HOSTS)
+            ): _number(MIN_FANOUT_HOSTS, MAX_FANOUT_HOSTS, "hosts"),
+            vol.Required(
+                CONF_UNREPLIED_ATTEMPTS,
+                default=current.get(CONF_UNREPLIED_ATTEMPTS, DEFAULT_UNREPLIED_ATTEMPTS),
+            ): _number(MIN_UNREPLIED_ATTEMPTS, MAX_UNREPLIED_ATTEMPTS, "attempts"),
+            vol.Required(
+                CONF_LEARNING_HOURS,
+                default=current.get(CONF_LEARNING_HOURS, DEFAULT_LEARNING_HOURS),
+            ): _number(MIN_LEARNING_HOURS, MAX_LEARNING_HOURS, "h"),
+            vol.Optional(
+                CONF_LAN_RESOLVERS, default=list(current.get(CONF_LAN_RESOLVERS, []))
+            ): SelectSelector(
+                SelectSelectorConfig(
+                    options=[],
+                    multiple=True,
+                    custom_value=True,
+                    mode=SelectSelectorMode.DROPDOWN,
+                )
+            ),
+            vol.Optional(
+                CONF_TRACKED_DEVICES, default=list(current.get(CONF_TRACKED_DEVICES, []))
+            ): devices,
+            vol.Optional(
+                CONF_PROTECTED_DEVICES, default=list(current.get(CONF_PROTECTED_DEVICES, []))
+            ): devices,
+            vol.Optional(
+                CONF_AUTO_QUARANTINE, default=list(current.get(CONF_AUTO_QUARANTINE, []))
+            ): SelectSelector(
+                SelectSelectorConfig(
+                    options=list(FINDING_KINDS),
+                    multiple=True,
+                    translation_key="finding_kind",
+                    mode=SelectSelectorMode.LIST,
+                )
+            ),
+            vol.Required(
+                CONF_AUTO_QUARANTINE_MINUTES,
+                default=current.get(CONF_AUTO_QUARANTINE_MINUTES, DEFAULT_AUTO_QUARANTINE_MINUTES),
+            ): _number(0, MAX_AUTO_QUARANTINE_MINUTES, "min"),
+        }
+        if self.config_entry.data.get(CONF_ROUTER_KIND) == ROUTER_KIND_UNIFI:
+            # The controller pages its own flow records: LuCI's table cap does not apply.
+            fields = {key: value for key, value in fields.items() if key != CONF_CONNTRACK_CAP}
+            fields[vol.Required(CONF_FULL_BLOCK, default=current.get(CONF_FULL_BLOCK, False))] = (
+                BooleanSelector()
+            )
+        schema = vol.Schema(fields)
         return self.async_show_form(
             step_id="init",
             data_schema=schema,

@@ -15,9 +15,28 @@ EVENT_FINDING: Final = "phonehome_finding"
 CONF_ROUTER_KIND: Final = "router_kind"
 ROUTER_KIND_OPENWRT: Final = "openwrt"
 ROUTER_KIND_LINUX_SSH: Final = "linux_ssh"
+ROUTER_KIND_UNIFI: Final = "unifi"
 ROUTER_KIND_DEMO: Final = "demo"
-ROUTER_KINDS: Final = (ROUTER_KIND_OPENWRT, ROUTER_KIND_LINUX_SSH, ROUTER_KIND_DEMO)
-"""Kinds the config flow offers; unifi arrives with its issue."""
+ROUTER_KINDS: Final = (
+    ROUTER_KIND_OPENWRT,
+    ROUTER_KIND_UNIFI,
+    ROUTER_KIND_LINUX_SSH,
+    ROUTER_KIND_DEMO,
+)
+"""Kinds the config flow offers, in its order."""
+MANUFACTURERS: Final = {
+    ROUTER_KIND_OPENWRT: "OpenWrt",
+    ROUTER_KIND_UNIFI: "Ubiquiti",
+    ROUTER_KIND_LINUX_SSH: "Linux",
+    ROUTER_KIND_DEMO: "Phone Home Guard",
+}
+"""The hub device's manufacturer, by router kind."""
+CONF_SITE: Final = "site"
+"""The UniFi Network site's name (as in /manage/<name>/...), not its description."""
+DEFAULT_UNIFI_SITE: Final = "default"
+CONF_GATEWAY: Final = "gateway"
+"""UniFi: the gateway's SSH login (host, port, username, password or ssh_key, host_key)
+whose conntrack gives the flows; absent: the controller's own sources."""
 CONF_SSH_KEY: Final = "ssh_key"
 """The SSH client's private key (OpenSSH format); a password may be used instead."""
 CONF_HOST_KEY: Final = "host_key"
@@ -30,6 +49,8 @@ DEFAULT_HTTP_PORT: Final = 80
 DEFAULT_HTTPS_PORT: Final = 443
 
 # Options.
+CONF_FULL_BLOCK: Final = "full_block"
+"""UniFi: quarantine also blocks the device entirely (block-sta: LAN and Wi-Fi too)."""
 CONF_SCAN_INTERVAL: Final = "scan_interval"
 DEFAULT_SCAN_INTERVAL: Final = 30
 MIN_SCAN_INTERVAL: Final = 10

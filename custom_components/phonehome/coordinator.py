@@ -46,6 +46,7 @@ from .core.analyzer import (
 from .core.geo import CountrySource, load_country_source, unknown_country
 from .quarantine import QuarantineManager, fire_device_event
 from .routers.base import (
+    DeviceTraffic,
     LanDevice,
     QuarantineState,
     RouterAuthError,
@@ -74,6 +75,12 @@ LEARN_MORE_URL: Final = "https://github.com/phonehome-guard/phonehome#openwrt-ac
 
 
 SSH_LEARN_MORE_URL: Final = "https://github.com/phonehome-guard/phonehome#linux-router-over-ssh"
+
+
+TOTALS_ONLY_SOURCES: Final = frozenset({"dpi"})
+"""Table sources without connections: per-device byte totals only (UniFi stat/stadpi)."""
+CONTROLLER_SOURCES: Final = frozenset({"traffic_flows", "dpi"})
+"""Table sources a UniFi controller gives: no kernel table, so no tracked-connection count."""
 
 
 def host_key_issue_id(entry_id: str) -> str:
@@ -133,6 +140,24 @@ class PhoneHomeState:
     """Capabilities.quarantine: the router, with this login, can quarantine."""
     quarantined: dict[str, QuarantineState] = field(default_factory=dict)
     """By MAC: what the router showed of each quarantine (enforced, blocked packets)."""
+    device_traffic: dict[str, DeviceTraffic] = field(default_factory=dict)
+    """By MAC: bytes each device sent and received, where the router counts per device
+    rather than per connection (UniFi DPI)."""
+
+    @property
+    def has_flows(self) -> bool:
+        """The source gives connections, so flow entities apply.
+
+        Not with per-device totals only, nor with no source at all (nothing read or counted).
+        """
+        if self.table_source in TOTALS_ONLY_SOURCES:
+            return False
+        return self.table_read or self.conntrack_count is not None
+
+    @property
+    def kernel_table(self) -> bool:
+        """The source is a kernel connection table that is counted (not controller records)."""
+        return self.has_flows and self.table_source not in CONTROLLER_SOURCES
 
 
 class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
@@ -317,6 +342,7 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
             analysis=analysis,
             quarantine_supported=snapshot.capabilities.quarantine,
             quarantined=snapshot.quarantined,
+            device_traffic=snapshot.device_traffic,
         )
 
     def _announce(self, findings: tuple[Finding, ...]) -> None:
@@ -327,7 +353,7 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
     def _update_over_cap_issue(self, snapshot: Snapshot) -> None:
         """Raise the repair issue while the table is too big to read; clear it after."""
         issue_id = over_cap_issue_id(self.config_entry.entry_id)
-        if snapshot.table_read:
+        if snapshot.table_read or snapshot.conntrack_count is None:  # read, or no table
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
         ir.async_create_issue(

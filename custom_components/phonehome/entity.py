@@ -102,9 +102,16 @@ def async_add_device_entities(
     async_add_entities: AddConfigEntryEntitiesCallback,
     entity_class: type[PhoneHomeDeviceEntity],
     key: str,
+    *,
+    needs_flows: bool = False,
 ) -> None:
-    """One ``entity_class`` entity (translation key ``key``) per LAN device, as devices appear."""
+    """One ``entity_class`` entity (translation key ``key``) per LAN device, as devices appear.
+
+    ``needs_flows``: none at all when the router gives per-device totals, no connections.
+    """
     data = entry.runtime_data
+    if needs_flows and not data.coordinator.data.has_flows:
+        return
     async_track_devices(
         entry,
         async_add_entities,

@@ -89,11 +89,15 @@ class Quarantine:
     end: datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The Store's shape: {name, addresses, flows_cut, start, end|None}."""
+        """The Store's shape: {name, addresses, flows_cut, station_blocked, start, end|None}.
+
+        ``station_blocked`` came with UniFi's full block; a file without it blocked nothing.
+        """
         return {
             "name": self.record.name,
             "addresses": list(self.record.addresses),
             "flows_cut": self.record.flows_cut,
+            "station_blocked": self.record.station_blocked,
             "start": self.start.isoformat(),
             "end": self.end.isoformat() if self.end is not None else None,
         }
@@ -112,6 +116,7 @@ class Quarantine:
                 name=str(data.get("name") or quarantine_name(mac)),
                 addresses=tuple(str(address) for address in addresses),
                 flows_cut=bool(data.get("flows_cut", False)),
+                station_blocked=data.get("station_blocked") is True,
             ),
             start,
             end,
@@ -124,6 +129,13 @@ def quarantine_data(quarantine: Quarantine) -> dict[str, Any]:
         "start": quarantine.start.isoformat(),
         "end": quarantine.end.isoformat() if quarantine.end is not None else None,
     }
+
+
+def _still_held(record: QuarantineRecord, previous: Quarantine | None) -> QuarantineRecord:
+    """A quarantine applied again keeps the full block the earlier one made, for release."""
+    if previous is None or not previous.record.station_blocked:
+        return record
+    return replace(record, station_blocked=True)
 
 
 def _failure(err: RouterError, device: str) -> QuarantineError:
@@ -248,7 +260,7 @@ class QuarantineManager:
         now = dt_util.utcnow()
         previous = self.active.get(device.mac)
         quarantine = Quarantine(
-            record,
+            _still_held(record, previous),
             previous.start if previous is not None else now,
             now + duration if duration is not None else None,
         )
@@ -292,7 +304,7 @@ class QuarantineManager:
             _LOGGER.debug("Cannot quarantine %s again: %s", mac, err)
             error = str(err)
         else:
-            self.active[mac] = replace(quarantine, record=record)
+            self.active[mac] = replace(quarantine, record=_still_held(record, quarantine))
         ir.async_create_issue(
             self.hass,
             DOMAIN,

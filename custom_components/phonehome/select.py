@@ -29,7 +29,9 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """One policy select per LAN device."""
-    async_add_device_entities(entry, async_add_entities, InternetPolicySelect, "internet_policy")
+    async_add_device_entities(
+        entry, async_add_entities, InternetPolicySelect, "internet_policy", needs_flows=True
+    )
 
 
 class InternetPolicySelect(PhoneHomeDeviceEntity, SelectEntity):

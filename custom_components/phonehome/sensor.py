@@ -11,10 +11,10 @@ from homeassistant.components.sensor import (
     SensorEntityDescription,
     SensorStateClass,
 )
-from homeassistant.const import EntityCategory, UnitOfTime
+from homeassistant.const import EntityCategory, UnitOfInformation, UnitOfTime
 
 from .const import TOP_DESTINATIONS
-from .coordinator import destination_data
+from .coordinator import TOTALS_ONLY_SOURCES, destination_data
 from .entity import (
     PhoneHomeEntity,
     async_track_devices,
@@ -78,6 +78,25 @@ def _destinations(state: PhoneHomeState, mac: str) -> dict[str, Any]:
     return {"destinations": [destination_data(destination) for destination in destinations]}
 
 
+def _sent(state: PhoneHomeState, mac: str) -> int | None:
+    traffic = state.device_traffic.get(mac)
+    return traffic.tx_bytes if traffic is not None else None
+
+
+def _received(state: PhoneHomeState, mac: str) -> int | None:
+    traffic = state.device_traffic.get(mac)
+    return traffic.rx_bytes if traffic is not None else None
+
+
+def _has_flows(state: PhoneHomeState) -> bool:
+    return state.has_flows
+
+
+def _totals_only(state: PhoneHomeState) -> bool:
+    """Per-device byte totals are all the router gives (UniFi DPI): no connections."""
+    return state.table_source in TOTALS_ONLY_SOURCES
+
+
 def _blocked(state: PhoneHomeState, mac: str) -> int | None:
     quarantine = state.quarantined.get(mac)
     return quarantine.blocked_packets if quarantine is not None else None
@@ -93,6 +112,7 @@ DEVICE_SENSORS: Final[tuple[PhoneHomeSensorEntityDescription, ...]] = (
         key="internet_hosts",
         translation_key="internet_hosts",
         state_class=SensorStateClass.MEASUREMENT,
+        supported_fn=_has_flows,
         value_fn=_hosts,
         attrs_fn=_destinations,
     ),
@@ -100,6 +120,7 @@ DEVICE_SENSORS: Final[tuple[PhoneHomeSensorEntityDescription, ...]] = (
         key="internet_connections",
         translation_key="internet_connections",
         state_class=SensorStateClass.MEASUREMENT,
+        supported_fn=_has_flows,
         value_fn=_connections,
     ),
     PhoneHomeSensorEntityDescription(
@@ -107,6 +128,7 @@ DEVICE_SENSORS: Final[tuple[PhoneHomeSensorEntityDescription, ...]] = (
         translation_key="last_phone_home",
         device_class=SensorDeviceClass.TIMESTAMP,
         value_fn=_last_contact,
+        supported_fn=_has_flows,
     ),
     PhoneHomeSensorEntityDescription(
         key="blocked_attempts",
@@ -117,6 +139,19 @@ DEVICE_SENSORS: Final[tuple[PhoneHomeSensorEntityDescription, ...]] = (
         available_fn=_blocked_known,
         supported_fn=lambda state: state.quarantine_supported,
     ),
+    *(
+        PhoneHomeSensorEntityDescription(
+            key=key,
+            translation_key=key,
+            device_class=SensorDeviceClass.DATA_SIZE,
+            state_class=SensorStateClass.TOTAL_INCREASING,
+            native_unit_of_measurement=UnitOfInformation.BYTES,
+            suggested_unit_of_measurement=UnitOfInformation.MEGABYTES,
+            value_fn=value_fn,
+            supported_fn=_totals_only,
+        )
+        for key, value_fn in (("upload", _sent), ("download", _received))
+    ),
 )
 
 ROUTER_SENSORS: Final[tuple[PhoneHomeSensorEntityDescription, ...]] = (
@@ -125,6 +160,7 @@ ROUTER_SENSORS: Final[tuple[PhoneHomeSensorEntityDescription, ...]] = (
         translation_key="tracked_connections",
         state_class=SensorStateClass.MEASUREMENT,
         value_fn=lambda state, _id: state.conntrack_count,
+        supported_fn=lambda state: state.kernel_table,
     ),
     PhoneHomeSensorEntityDescription(
         key="devices_phoning_home",
@@ -133,6 +169,7 @@ ROUTER_SENSORS: Final[tuple[PhoneHomeSensorEntityDescription, ...]] = (
         value_fn=lambda state, _id: sum(
             1 for report in state.analysis.devices.values() if report.findings
         ),
+        supported_fn=_has_flows,
     ),
     PhoneHomeSensorEntityDescription(
         key="poll_duration",
@@ -158,6 +195,7 @@ async def async_setup_entry(
     async_add_entities(
         PhoneHomeDeviceSensor(coordinator, description, info.unique_id, router_device_info(info))
         for description in ROUTER_SENSORS
+        if description.supported_fn(coordinator.data)
     )
 
     def factory(mac: str, forget: Callable[[str], None]) -> list[PhoneHomeDeviceSensor]:

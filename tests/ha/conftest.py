@@ -1,6 +1,9 @@
-"""Fixtures for the Home Assistant tests: the ubus emulator and a config entry pointed at it."""
+"""Fixtures for the Home Assistant tests: the ubus and UniFi emulators, entries pointed at them."""
 
+import asyncio
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +14,8 @@ from syrupy.assertion import SnapshotAssertion
 
 from custom_components.phonehome.const import CONF_ROUTER_KIND, DOMAIN, ROUTER_KIND_OPENWRT
 from tests.emulators.ubus import UbusEmulator
+from tests.emulators.unifi import UniFiEmulator
+from tests.routers.conftest import self_signed
 from tests.routers.test_openwrt import HINTS, LEASES, THREE_DEVICES
 
 
@@ -72,3 +77,43 @@ def config_entry(
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     """Snapshots in Home Assistant's format: registry ids and times masked, states readable."""
     return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+@pytest.fixture
+async def refused_handshakes_ignored(hass: HomeAssistant) -> AsyncIterator[None]:
+    """A client hanging up on a self-signed certificate is expected: not a test failure.
+
+    The server's failed handshake goes to the loop's exception handler, which the
+    ``hass`` fixture turns into a failure; those two errors are left out.
+    """
+    loop = asyncio.get_running_loop()
+    handler = loop.get_exception_handler()
+
+    def ignore(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), ConnectionResetError | ssl.SSLError):
+            return
+        if handler is not None:
+            handler(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(ignore)
+    yield
+    loop.set_exception_handler(handler)
+
+
+@pytest.fixture(scope="session")
+def tls_context(tmp_path_factory: pytest.TempPathFactory) -> ssl.SSLContext:
+    """A self-signed certificate for 127.0.0.1, as UniFi consoles ship."""
+    return self_signed(Path(tmp_path_factory.mktemp("tls")))
+
+
+@pytest.fixture
+async def unifi_emulator(
+    socket_enabled: None, refused_handshakes_ignored: None, tls_context: ssl.SSLContext
+) -> AsyncIterator[UniFiEmulator]:
+    """A UniFi OS console's HTTPS API on 127.0.0.1 (self-signed), from the real fixtures."""
+    emulator = UniFiEmulator()
+    await emulator.start(tls_context)
+    yield emulator
+    await emulator.close()

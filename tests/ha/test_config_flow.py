@@ -1,8 +1,6 @@
 """The config, reauth, reconfigure and options flows, against the ubus emulator (no client patched)."""
 
-import asyncio
 import json
-import ssl
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from custom_components.phonehome.const import (
     CONF_AUTO_QUARANTINE_MINUTES,
     CONF_CONNTRACK_CAP,
     CONF_FANOUT_HOSTS,
+    CONF_FULL_BLOCK,
     CONF_LAN_RESOLVERS,
     CONF_LEARNING_HOURS,
     CONF_PROTECTED_DEVICES,
@@ -68,31 +67,13 @@ async def setup_entry(hass: HomeAssistant) -> AsyncIterator[AsyncMock]:
 
 @pytest.fixture
 async def tls_emulator(
-    hass: HomeAssistant, tmp_path: Path, socket_enabled: None
+    tmp_path: Path, socket_enabled: None, refused_handshakes_ignored: None
 ) -> AsyncIterator[UbusEmulator]:
-    """An HTTPS emulator with a self-signed certificate.
-
-    The client hanging up on the certificate makes the server's handshake fail; asyncio
-    reports that to the loop's handler, which the ``hass`` fixture turns into a test
-    failure. It is the expected outcome here, so it is left out.
-    """
-    loop = asyncio.get_running_loop()
-    handler = loop.get_exception_handler()
-
-    def ignore_refused_handshakes(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if isinstance(context.get("exception"), ConnectionResetError | ssl.SSLError):
-            return
-        if handler is not None:
-            handler(loop, context)
-        else:
-            loop.default_exception_handler(context)
-
-    loop.set_exception_handler(ignore_refused_handshakes)
+    """An HTTPS emulator with a self-signed certificate."""
     emulator = UbusEmulator()
     await emulator.start(self_signed(tmp_path))
     yield emulator
     await emulator.close()
-    loop.set_exception_handler(handler)
 
 
 @pytest.fixture
@@ -592,6 +573,13 @@ def test_every_field_error_and_abort_is_translated() -> None:
         "host_key_changed",
         "conntrack_unreadable",
         "ssh_not_linux",
+        "unifi_cannot_connect",
+        "unifi_tls_error",
+        "unifi_invalid_auth",
+        "two_factor",
+        "no_permission",
+        "not_unifi",
+        "unknown_site",
     }
     assert "{acl}" in config["error"]["missing_acl"]
     assert set(config["abort"]) == {
@@ -606,6 +594,7 @@ def test_every_field_error_and_abort_is_translated() -> None:
         CONF_LAN_RESOLVERS,
         CONF_PROTECTED_DEVICES,
         CONF_AUTO_QUARANTINE,
+        CONF_FULL_BLOCK,
     }
     assert set(options["step"]["init"]["data"]) == fields
     assert set(options["step"]["init"]["data_description"]) == fields

@@ -434,6 +434,7 @@ class FakeGateway:
             flows=[self.flow],
             devices={},
             capabilities=Capabilities(byte_counters=True, table_source="proc"),
+            conntrack_count=4321,
         )
 
     async def quarantine(self, device: LanDevice) -> QuarantineRecord:
@@ -457,6 +458,7 @@ async def test_gateway_conntrack_is_the_best_source(router_for: Factory) -> None
     await router.close()
     assert snapshot.flows == [flow]
     assert snapshot.capabilities.table_source == "proc"
+    assert snapshot.conntrack_count == 4321  # the gateway's kernel count
     assert len(snapshot.devices) == 4
     assert router.conntrack_cap == 65536
     assert gateway.calls == ["connect", "check_access", "close"]

@@ -161,10 +161,11 @@ class UniFiRouter:
         traffic: dict[str, DeviceTraffic] = {}
         source = self.source
         counters = source == "traffic_flows"
+        count: int | None = None
         if self.gateway is not None:
             table = await self.gateway.snapshot()
             flows, source = table.flows, table.capabilities.table_source
-            counters = table.capabilities.byte_counters
+            counters, count = table.capabilities.byte_counters, table.conntrack_count
         elif source == "traffic_flows":
             flows = await self._flows()
         elif source == "dpi":
@@ -184,6 +185,7 @@ class UniFiRouter:
                 cut_live_flows=False,
                 table_source=source,
             ),
+            conntrack_count=count,
             table_read=source != "none",
             quarantined=quarantined,
             device_traffic=traffic,
