@@ -237,6 +237,20 @@ def ubus_argv(hints: Path, *, plugin: bool, lifetime: float) -> list[str]:
     )
 
 
+def unifi_argv(directory: Path, lifetime: float) -> list[str]:
+    """The UniFi controller emulator (HTTPS, self-signed) on the router's LAN address,
+    enforcing its quarantine configs in the router's nftables."""
+    return python_argv(
+        "unifi_router",
+        "--listen",
+        f"{ROUTER_LAN}:443",
+        "--directory",
+        str(directory),
+        "--lifetime",
+        f"{lifetime:g}",
+    )
+
+
 # ---------------------------------------------------------------- scenarios
 
 

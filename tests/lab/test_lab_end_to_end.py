@@ -6,7 +6,10 @@ is set up, polls and quarantines (house.entered): every socket it opens lives th
 reaches the router over the LAN bridge like a Home Assistant box on the LAN. The
 integration is configured as a user would: OpenWrt ubus on the router's LAN address
 (the emulator over the router's real /proc/net/nf_conntrack, fw4 and conntrack), or
-SSH to the real sshd in the router namespace (root, a generated key, the pinned host key).
+SSH to the real sshd in the router namespace (root, a generated key, the pinned host key),
+or UniFi: the controller emulator (tests/lab/unifi_router.py) on the router's LAN address
+for the inventory and the quarantine (its TURN_OFF_INTERNET config becomes a real nft
+rule), and the same sshd as the gateway's SSH login for the conntrack table.
 
 The Foscam scenario and the well-behaved devices play (faster than in scripts/lab), with
 or without 5,000 extra connections from the NAS: over ubus that is LuCI's
@@ -30,15 +33,18 @@ from homeassistant.helpers import entity_registry as er
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.phonehome.const import (
+    CONF_GATEWAY,
     CONF_HOST_KEY,
     CONF_LEASES_PATH,
     CONF_ROUTER_KIND,
     CONF_SCAN_INTERVAL,
+    CONF_SITE,
     CONF_SSH_KEY,
     DEFAULT_CONNTRACK_CAP,
     DOMAIN,
     ROUTER_KIND_LINUX_SSH,
     ROUTER_KIND_OPENWRT,
+    ROUTER_KIND_UNIFI,
 )
 
 from . import sshd
@@ -57,6 +63,7 @@ from .house import (
     scenario,
     serve_argv,
     ubus_argv,
+    unifi_argv,
     write_router_data,
 )
 from .netlab import Helper, Lab, LabError
@@ -146,6 +153,25 @@ def ssh_entry(lab: Lab, house: House, directory: Path) -> dict[str, Any]:
     }
 
 
+def unifi_entry(lab: Lab, house: House, directory: Path) -> dict[str, Any]:
+    """The UniFi controller emulator (HTTPS) and sshd on the router's LAN address; the
+    entry data a user would enter: the console's admin login, the gateway's SSH login."""
+    start(lab, house, "router", unifi_argv(directory, LIFETIME), "unifi")
+    gateway = ssh_entry(lab, house, directory)
+    return {
+        CONF_ROUTER_KIND: ROUTER_KIND_UNIFI,
+        "host": ROUTER_LAN,
+        "port": 443,
+        "username": "admin",
+        "password": "secret",
+        CONF_SITE: "default",
+        "verify_ssl": False,
+        CONF_GATEWAY: {
+            key: gateway[key] for key in ("host", "port", "username", CONF_SSH_KEY, CONF_HOST_KEY)
+        },
+    }
+
+
 def entity(hass: HomeAssistant, house: House, role: str) -> dict[str, Any]:
     """The state and findings of a device's `phoning_home` binary sensor."""
     mac = house.devices[role].mac
@@ -202,6 +228,7 @@ CASES: Final = [
     pytest.param(Case("openwrt", True, "plugin"), id="ubus-plugin-5000-connections"),
     pytest.param(Case("ssh", False, "proc"), id="ssh"),
     pytest.param(Case("ssh", True, "proc"), id="ssh-5000-connections"),
+    pytest.param(Case("unifi", False, "proc"), id="unifi-gateway-ssh"),
 ]
 
 
@@ -267,6 +294,8 @@ async def test_home_assistant_flags_and_quarantines_the_camera(
     )
     if case.kind == "openwrt":
         data = ubus_entry(lab, house, tmp_path, plugin=case.busy)
+    elif case.kind == "unifi":
+        data = unifi_entry(lab, house, tmp_path)
     else:
         data = ssh_entry(lab, house, tmp_path)
     await play_story(lab, house, busy=case.busy)
