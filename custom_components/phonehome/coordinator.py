@@ -218,6 +218,8 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
             except (ValueError, KeyError, TypeError, AttributeError):
                 _LOGGER.warning("Stored detection state unreadable; starting fresh")
                 self.analyzer.forget(list(self.analyzer.export_state()["devices"]))
+        self._analyzer_state = self.analyzer.export_state()
+        """The analyzer's state as last exported under the lock: what the Store writes."""
         self._lock = asyncio.Lock()
         """One analyzer call at a time: polls run it in the executor."""
         self.quarantines = QuarantineManager(self, stored["quarantines"])
@@ -235,6 +237,7 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
             )
             if policy == "learn":
                 self.analyzer.reset_baseline(mac, dt_util.utcnow())
+            self._export_analyzer()
         self._save()
 
     async def async_allow(self, entry: AllowEntry) -> None:
@@ -243,30 +246,36 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
             if entry not in self.allow:
                 self.allow.append(entry)
             self.analyzer.apply_settings(replace(self.analyzer.settings, allow=tuple(self.allow)))
+            self._export_analyzer()
         self._save()
 
     async def async_reset_baseline(self, mac: str) -> None:
         """Learn the device's normal destinations again from now."""
         async with self._lock:
             self.analyzer.reset_baseline(mac, dt_util.utcnow())
+            self._export_analyzer()
         self._save()
 
     def _save(self) -> None:
-        self.store.async_delay_save(self._data_to_save, SAVE_DELAY)
+        """Write within SAVE_DELAY what holds now (never the live analyzer: see ``_analyse``)."""
+        data = self._data_to_save()
+        self.store.async_delay_save(lambda: data, SAVE_DELAY)
 
     async def async_save_now(self) -> None:
         """Write at once: a quarantine's intent must survive a crash right after it."""
-        async with self._lock:
-            data = self._data_to_save()
-        await self.store.async_save(data)
+        await self.store.async_save(self._data_to_save())
 
     def _data_to_save(self) -> dict[str, Any]:
         return {
-            "analyzer": self.analyzer.export_state(),
+            "analyzer": self._analyzer_state,
             "policies": dict(self.policies),
             "allow": [asdict(entry) for entry in self.allow],
             "quarantines": self.quarantines.export(),
         }
+
+    def _export_analyzer(self) -> None:
+        """Keep the state to store in step with a change made outside a poll (under the lock)."""
+        self._analyzer_state = self.analyzer.export_state()
 
     def forget(self, macs: set[str]) -> None:
         """Stop tracking devices the user removed; the tracker drops them next poll."""
@@ -322,7 +331,7 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
         stale = self._remove_stale(now) + sorted(self._forgotten)
         self._forgotten = set()
         async with self._lock:
-            activity, analysis = await self.hass.async_add_executor_job(
+            activity, analysis, self._analyzer_state = await self.hass.async_add_executor_job(
                 _analyse, self.tracker, self.analyzer, snapshot.flows, devices, now, stale
             )
         self._announce(analysis.new_findings)
@@ -447,9 +456,14 @@ def _analyse(  # noqa: PLR0913, PLR0917 - one executor job for both folds
     devices: dict[str, LanDevice],
     now: datetime,
     stale: list[str],
-) -> tuple[dict[str, DeviceActivity], AnalysisResult]:
-    """Runs in the executor: the tracker's and analyzer's state is touched only here."""
+) -> tuple[dict[str, DeviceActivity], AnalysisResult, dict[str, Any]]:
+    """Runs in the executor: the tracker's and analyzer's state is touched only here.
+
+    Also returns the analyzer's state to store, exported in the same job: the Store
+    writes later, in another executor thread, while the next poll may be folding.
+    """
     tracker.forget(stale)
     analyzer.forget(stale)
     activity = tracker.update(flows, devices, now)
-    return activity, analyzer.update(flows, owners_from(devices.values()), now)
+    analysis = analyzer.update(flows, owners_from(devices.values()), now)
+    return activity, analysis, analyzer.export_state()

@@ -334,6 +334,27 @@ async def test_store_survives_a_restart_without_announcing_again(
     assert len(events) == len(FOSCAM_KINDS)  # restored findings are not news
 
 
+async def test_the_delayed_write_never_reads_the_live_analyzer(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    monitored: UbusEmulator,
+    freezer: FrozenDateTimeFactory,
+    hass_storage: dict[str, Any],
+) -> None:
+    """The Store writes in an executor thread while the next poll may be folding: the
+    state it writes was exported under the lock, in the poll's own job."""
+    await setup(hass, config_entry)
+    monitored.proc_text = FOSCAM
+    await poll(hass, freezer)
+    analyzer = config_entry.runtime_data.coordinator.analyzer
+
+    with patch.object(analyzer, "export_state", side_effect=RuntimeError("mid-update")):
+        await flush_store(hass, freezer)
+
+    saved = hass_storage[f"phonehome.{config_entry.entry_id}"]["data"]
+    assert {f["kind"] for f in saved["analyzer"]["devices"][CAMERA]["findings"]} == FOSCAM_KINDS
+
+
 async def test_unreadable_detection_state_starts_fresh(
     hass: HomeAssistant,
     config_entry: MockConfigEntry,
