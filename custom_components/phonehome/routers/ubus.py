@@ -33,8 +33,8 @@ from .base import (
     RouterError,
     RouterPermissionError,
     RouterResponseError,
-    RouterTLSError,
 )
+from .http import transport_error
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -416,23 +416,15 @@ class UbusClient:
                         f"{self.url} answered HTTP {response.status} {response.reason or ''}".rstrip()
                     )
                 return await self._read(response)
-        except aiohttp.ClientConnectorCertificateError as err:
-            raise RouterTLSError(
-                f"the TLS certificate of {self.url} failed verification "
-                f"({err.certificate_error}): install a certificate the system trusts, "
-                "or turn certificate verification off for this router"
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise transport_error(
+                err,
+                self.url,
+                timeout,
+                certificate_help="install a certificate the system trusts, or turn "
+                "certificate verification off for this router",
+                handshake_help="does the router serve HTTPS on this port?",
             ) from err
-        except aiohttp.ClientSSLError as err:
-            raise RouterTLSError(
-                f"the TLS handshake with {self.url} failed ({err}): does the router "
-                "serve HTTPS on this port?"
-            ) from err
-        except aiohttp.ClientConnectorError as err:
-            raise RouterConnectionError(f"cannot connect to {self.url}: {err}") from err
-        except TimeoutError as err:
-            raise RouterConnectionError(f"{self.url} did not answer within {timeout:g} s") from err
-        except aiohttp.ClientError as err:
-            raise RouterConnectionError(f"the connection to {self.url} failed: {err}") from err
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
         """The body, refused once it passes ``max_bytes`` (without reading the rest)."""

@@ -39,8 +39,8 @@ from .base import (
     RouterConnectionError,
     RouterPermissionError,
     RouterResponseError,
-    RouterTLSError,
 )
+from .http import transport_error
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -329,24 +329,15 @@ class _Exchange:
 
 
 def _transport_error(
-    err: aiohttp.ClientError | TimeoutError,
-    url: yarl.URL,
-    timeout: float,
+    err: aiohttp.ClientError | TimeoutError, url: yarl.URL, timeout: float
 ) -> RouterConnectionError:
-    where = f"{url.scheme}://{url.host}:{url.port}"
-    if isinstance(err, aiohttp.ClientConnectorCertificateError):
-        return RouterTLSError(
-            f"the TLS certificate of {where} failed verification ({err.certificate_error}): "
-            "UniFi consoles ship a self-signed certificate; turn certificate verification "
-            "off for this controller, or install a trusted one"
-        )
-    if isinstance(err, aiohttp.ClientSSLError):
-        return RouterTLSError(f"the TLS handshake with {where} failed ({err})")
-    if isinstance(err, aiohttp.ClientConnectorError):
-        return RouterConnectionError(f"cannot connect to {where}: {err}")
-    if isinstance(err, TimeoutError):
-        return RouterConnectionError(f"{where} did not answer within {timeout:g} s")
-    return RouterConnectionError(f"the connection to {where} failed: {err}")
+    return transport_error(
+        err,
+        f"{url.scheme}://{url.host}:{url.port}",
+        timeout,
+        certificate_help="UniFi consoles ship a self-signed certificate; turn certificate "
+        "verification off for this controller, or install a trusted one",
+    )
 
 
 def _decode(body: bytes) -> object:
