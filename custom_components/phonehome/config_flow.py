@@ -117,6 +117,8 @@ SSH_README_URL: Final = "https://github.com/phonehome-guard/phonehome#linux-rout
 UNIFI_README_URL: Final = "https://github.com/phonehome-guard/phonehome#unifi-network"
 PLAIN_PATH: Final = re.compile(r"/[A-Za-z0-9._+@,:=/-]+")
 """A leases path as the form takes it: absolute, no spaces, quotes, globs or variables."""
+MAX_PATH: Final = 4095
+"""Longest path Linux opens (PATH_MAX, 4096 bytes with the final NUL)."""
 CONNTRACK_ACLS: Final = ("getConntrackList", "nf_conntrack_count")
 HOST_HINT_ACLS: Final = ("getHostHints", "getDHCPLeases")
 
@@ -276,7 +278,10 @@ def _ssh_input(user_input: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
         errors["base"] = "auth_required"
     leases = data.get(CONF_LEASES_PATH)
     if leases is not None and (
-        not PLAIN_PATH.fullmatch(leases) or ".." in leases.split("/") or leases.endswith("/")
+        not PLAIN_PATH.fullmatch(leases)
+        or ".." in leases.split("/")
+        or leases.endswith("/")
+        or len(leases) > MAX_PATH
     ):
         errors[CONF_LEASES_PATH] = "invalid_leases_path"
     return data, errors

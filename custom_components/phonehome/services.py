@@ -1,8 +1,15 @@
-"""Services: quarantine and release devices, allow a destination, reset a baseline, report."""
+"""Services: quarantine and release devices, allow a destination, reset a baseline, report.
+
+The schemas check only the shape of a call; each value is checked by the service
+itself, so that a bad MAC, network, port, protocol or duration (from an automation
+or a script as well as the UI) is a translated ServiceValidationError that says
+which value is wrong.
+"""
 
 from __future__ import annotations
 
 import ipaddress
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 import voluptuous as vol
@@ -21,6 +28,7 @@ from .const import DOMAIN
 from .coordinator import destination_data, finding_data
 from .core.addresses import normalize_mac
 from .core.analyzer import AllowEntry
+from .core.labels import clean_label
 
 if TYPE_CHECKING:
     from homeassistant.core import ServiceResponse
@@ -39,6 +47,9 @@ ATTR_DESTINATION: Final = "destination"
 ATTR_PORT: Final = "port"
 ATTR_PROTOCOL: Final = "protocol"
 PROTOCOLS: Final = {"tcp": 6, "udp": 17}
+MAX_PORT: Final = 65535
+MAX_DURATION: Final = timedelta(days=365)
+"""Longest timed quarantine; longer is "until released" (no duration)."""
 
 ALLOW_SCHEMA: Final = vol.All(
     vol.Schema(
@@ -46,8 +57,8 @@ ALLOW_SCHEMA: Final = vol.All(
             vol.Optional(ATTR_DEVICE_ID): cv.string,
             vol.Optional(ATTR_MAC): cv.string,
             vol.Required(ATTR_DESTINATION): cv.string,
-            vol.Optional(ATTR_PORT): vol.All(vol.Coerce(int), vol.Range(min=1, max=65535)),
-            vol.Optional(ATTR_PROTOCOL): vol.In(list(PROTOCOLS)),
+            vol.Optional(ATTR_PORT): object,
+            vol.Optional(ATTR_PROTOCOL): object,
         }
     ),
     cv.has_at_least_one_key(ATTR_DEVICE_ID, ATTR_MAC),
@@ -62,7 +73,7 @@ QUARANTINE_SCHEMA: Final = vol.All(
     vol.Schema(
         {
             **_TARGET_FIELDS,
-            vol.Optional(ATTR_DURATION): vol.All(cv.time_period, cv.positive_timedelta),
+            vol.Optional(ATTR_DURATION): object,
         }
     ),
     _ANY_TARGET,
@@ -81,21 +92,11 @@ def async_setup_services(hass: HomeAssistant) -> None:
         try:
             network = str(ipaddress.ip_network(destination.strip(), strict=False))
         except ValueError as err:
-            raise ServiceValidationError(
-                translation_domain=DOMAIN,
-                translation_key="invalid_destination",
-                translation_placeholders={"destination": destination},
-            ) from err
+            raise _invalid("invalid_destination", destination=destination) from err
+        port = _port(call.data.get(ATTR_PORT))
+        protocol = _protocol(call.data.get(ATTR_PROTOCOL))
         coordinator, mac = _device(hass, call)
-        protocol = call.data.get(ATTR_PROTOCOL)
-        await coordinator.async_allow(
-            AllowEntry(
-                network,
-                mac=mac,
-                port=call.data.get(ATTR_PORT),
-                protocol=PROTOCOLS[protocol] if protocol is not None else None,
-            )
-        )
+        await coordinator.async_allow(AllowEntry(network, mac=mac, port=port, protocol=protocol))
 
     async def reset_baseline(call: ServiceCall) -> None:
         coordinator, mac = _device(hass, call)
@@ -113,8 +114,9 @@ def async_setup_services(hass: HomeAssistant) -> None:
         return {"devices": devices}
 
     async def quarantine(call: ServiceCall) -> None:
+        duration = _duration(call.data.get(ATTR_DURATION))
         for coordinator, mac in _targets(hass, call):
-            await coordinator.quarantines.async_quarantine(mac, call.data.get(ATTR_DURATION))
+            await coordinator.quarantines.async_quarantine(mac, duration)
 
     async def release(call: ServiceCall) -> None:
         for coordinator, mac in _targets(hass, call):
@@ -198,11 +200,7 @@ def _find(
                 mac in coordinator.quarantines.active or mac == coordinator.router_id
             ):
                 return coordinator, mac  # a stored quarantine; the router, to refuse it clearly
-    raise ServiceValidationError(
-        translation_domain=DOMAIN,
-        translation_key="unknown_device",
-        translation_placeholders={"device": name},
-    )
+    raise _invalid("unknown_device", device=name)
 
 
 def _device_macs(hass: HomeAssistant, device_id: str) -> tuple[set[str], set[str] | None]:
@@ -220,7 +218,54 @@ def _device_macs(hass: HomeAssistant, device_id: str) -> tuple[set[str], set[str
 
 def _mac_set(value: str) -> set[str]:
     mac = normalize_mac(value)
-    return {mac} if mac is not None else set()
+    if mac is None:
+        raise _invalid("invalid_mac", mac=value)
+    return {mac}
+
+
+def _port(value: object) -> int | None:
+    """A remote port 1-65535 (an integral number or its digits), None when not given."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if isinstance(value, float) and value.is_integer():
+        text = str(int(value))
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_PORT):
+        raise _invalid("invalid_port", port=value)
+    return int(text)
+
+
+def _protocol(value: object) -> int | None:
+    """The protocol number of "tcp" or "udp", None when not given."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or value.strip().lower() not in PROTOCOLS:
+        raise _invalid("invalid_protocol", protocol=value)
+    return PROTOCOLS[value.strip().lower()]
+
+
+def _duration(value: object) -> timedelta | None:
+    """A quarantine's duration: above zero, at most MAX_DURATION; None when not given."""
+    if value is None:
+        return None
+    try:
+        duration: timedelta = cv.time_period(value)
+    except (vol.Invalid, OverflowError) as err:
+        raise _invalid("invalid_duration", duration=value) from err
+    if not timedelta(0) < duration <= MAX_DURATION:
+        raise _invalid("invalid_duration", duration=value)
+    return duration
+
+
+def _invalid(key: str, **given: object) -> ServiceValidationError:
+    """The translated error for a bad value; the value is echoed cleaned and cut."""
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders={
+            name: clean_label(str(value)) or repr(value)[:64] for name, value in given.items()
+        },
+    )
 
 
 def _report(coordinator: PhoneHomeCoordinator, mac: str) -> dict[str, Any]:

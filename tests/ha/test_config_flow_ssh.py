@@ -185,6 +185,29 @@ async def test_neither_password_nor_key_is_auth_required_before_connecting(
         "/tmp/leases/",
         "~/dhcp.leases",
         "/tmp/a\nb",
+        "/tmp/a\rb",
+        "/tmp/a\tb",
+        "/tmp/a\x00b",
+        "/tmp/dhcp.leases; rm -rf /",
+        "/tmp/`reboot`",
+        "/tmp/${HOME}",
+        "/tmp/'quoted'",
+        '/tmp/"quoted"',
+        "/tmp/a|b",
+        "/tmp/a&b",
+        "/tmp/a>b",
+        "/tmp/a\\b",
+        "/tmp/?.leases",
+        "/tmp/[ab].leases",
+        "/tmp/é.leases",
+        "..",
+        "/..",
+        "/tmp/..",
+        "/tmp/../../etc/shadow",
+        "./dhcp.leases",
+        "-/dhcp.leases",
+        "/",
+        "/" + "a" * 4095,
     ],
 )
 async def test_a_leases_path_must_be_a_plain_absolute_path(
@@ -196,6 +219,20 @@ async def test_a_leases_path_must_be_a_plain_absolute_path(
 
     assert result["errors"] == {CONF_LEASES_PATH: "invalid_leases_path"}
     assert emulator.connections == []
+
+
+@pytest.mark.parametrize(
+    "path", ["/tmp/dhcp.leases", "/a", "/" + "a" * 4094, "/x/.hidden/b.c-d_e+f@g,h:i=j"]
+)
+async def test_a_plain_absolute_leases_path_is_taken(
+    hass: HomeAssistant, emulator: SshEmulator, path: str
+) -> None:
+    result = await submit(
+        hass, await ssh_form(hass), user_input(emulator, **{CONF_LEASES_PATH: path})
+    )
+
+    assert result["step_id"] == "linux_ssh_host_key"
+    assert not result.get("errors")
 
 
 async def test_a_leases_path_is_stored_and_an_empty_one_left_out(

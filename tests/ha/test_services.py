@@ -1,6 +1,8 @@
 """Services: allow a destination, reset a baseline, get a report; validation and admin rights."""
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,6 +32,9 @@ from tests.ha.test_detection import (
 from tests.routers.test_openwrt import HINTS, LEASES
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+EXCEPTIONS = json.loads(
+    (Path(__file__).parents[2] / "custom_components/phonehome/translations/en.json").read_text()
+)["exceptions"]
 
 pytestmark = pytest.mark.freeze_time(T0)
 
@@ -111,7 +116,14 @@ async def test_allow_destination_by_mac_port_and_protocol(
         ({"mac": CAMERA, "destination": "203.0.113.0/33"}, "invalid_destination"),
         ({"mac": CAMERA, "destination": "example.com"}, "invalid_destination"),
         ({"mac": "c0:ff:ee:00:00:99", "destination": "203.0.113.0/24"}, "unknown_device"),
-        ({"mac": "camera", "destination": "203.0.113.0/24"}, "unknown_device"),
+        ({"mac": "camera", "destination": "203.0.113.0/24"}, "invalid_mac"),
+        ({"mac": CAMERA, "destination": "203.0.113.0/24", "port": 0}, "invalid_port"),
+        ({"mac": CAMERA, "destination": "203.0.113.0/24", "port": 65536}, "invalid_port"),
+        ({"mac": CAMERA, "destination": "203.0.113.0/24", "port": "80; x"}, "invalid_port"),
+        ({"mac": CAMERA, "destination": "203.0.113.0/24", "port": 80.5}, "invalid_port"),
+        ({"mac": CAMERA, "destination": "203.0.113.0/24", "port": True}, "invalid_port"),
+        ({"mac": CAMERA, "destination": "203.0.113.0/24", "protocol": "icmp"}, "invalid_protocol"),
+        ({"mac": CAMERA, "destination": "203.0.113.0/24", "protocol": 6}, "invalid_protocol"),
         ({"device_id": "nope", "destination": "203.0.113.0/24"}, "unknown_device"),
     ],
 )
@@ -122,6 +134,67 @@ async def test_bad_allow_destination_input_is_a_translated_error(
         await hass.services.async_call(DOMAIN, "allow_destination", data, blocking=True)
     assert err.value.translation_domain == DOMAIN
     assert err.value.translation_key == key
+
+
+@pytest.mark.usefixtures("foscam")
+async def test_a_port_and_protocol_are_read_leniently(
+    hass: HomeAssistant, config_entry: MockConfigEntry
+) -> None:
+    data = {"mac": CAMERA, "destination": "203.0.113.9", "port": " 443 ", "protocol": "TCP"}
+    await hass.services.async_call(DOMAIN, "allow_destination", data, blocking=True)
+    await hass.services.async_call(
+        DOMAIN, "allow_destination", data | {"port": 8443.0}, blocking=True
+    )
+    coordinator = config_entry.runtime_data.coordinator
+    assert [(e.port, e.protocol) for e in coordinator.allow] == [(443, 6), (8443, 6)]
+
+
+@pytest.mark.usefixtures("foscam")
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("quarantine", {"mac": "c0:ff:ee:00:00"}, "invalid_mac"),
+        ("release", {"mac": "c0:ff:ee:00:00:01; reboot"}, "invalid_mac"),
+        ("quarantine", {"mac": "c0:ff:ee:00:00:99"}, "unknown_device"),
+        ("release", {"device_id": "nope"}, "unknown_device"),
+        ("quarantine", {"entity_id": "switch.nope_quarantine"}, "unknown_device"),
+        ("quarantine", {"mac": CAMERA, "duration": "soon"}, "invalid_duration"),
+        ("quarantine", {"mac": CAMERA, "duration": "00:00:00"}, "invalid_duration"),
+        ("quarantine", {"mac": CAMERA, "duration": "-01:00:00"}, "invalid_duration"),
+        ("quarantine", {"mac": CAMERA, "duration": {"days": 366}}, "invalid_duration"),
+        ("quarantine", {"mac": CAMERA, "duration": {"days": 1e12}}, "invalid_duration"),
+        ("quarantine", {"mac": CAMERA, "duration": 1e300}, "invalid_duration"),
+        ("quarantine", {"mac": CAMERA, "duration": "99999999:00:00"}, "invalid_duration"),
+    ],
+)
+async def test_bad_quarantine_input_is_a_translated_error_and_changes_nothing(
+    hass: HomeAssistant,
+    config_entry: MockConfigEntry,
+    foscam: UbusEmulator,
+    case: tuple[str, dict[str, Any], str],
+) -> None:
+    service, data, key = case
+    requests = foscam.requests
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(DOMAIN, service, data, blocking=True)
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == key
+    message = EXCEPTIONS[key]["message"]  # translated, every placeholder filled
+    assert str(err.value) == message.format(**err.value.translation_placeholders or {}).rstrip(".")
+    assert config_entry.runtime_data.coordinator.quarantines.active == {}
+    assert foscam.requests == requests  # the router was never asked
+
+
+@pytest.mark.usefixtures("foscam")
+async def test_an_echoed_value_is_cleaned_and_cut(hass: HomeAssistant) -> None:
+    hostile = "<img src=x onerror=alert(1)>\n" + "9" * 10_000
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "allow_destination", {"mac": CAMERA, "destination": hostile}, blocking=True
+        )
+    shown = err.value.translation_placeholders["destination"]  # type: ignore[index]
+    assert shown.startswith("img src=x onerror=alert(1) 999")
+    assert len(shown) == 64
 
 
 @pytest.mark.usefixtures("foscam")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Protocol
 
+from ..core.labels import clean_label
 from ..core.model import Flow
 from ..core.parsing import ParseStats
 
@@ -91,7 +92,11 @@ class Capabilities:
 
 @dataclass(frozen=True, slots=True)
 class LanDevice:
-    """A device on the LAN as the router knows it, keyed by its MAC."""
+    """A device on the LAN as the router knows it, keyed by its MAC.
+
+    ``hostname``, ``name`` and ``vendor`` pass through ``clean_label`` here, whichever
+    router kind built the device: no path can show a name uncleaned.
+    """
 
     mac: str
     """Lower case, colon separated: aa:bb:cc:dd:ee:ff."""
@@ -105,6 +110,11 @@ class LanDevice:
     wired: bool | None = None
     blocked: bool | None = None
     """The router blocks the device entirely (UniFi's block-sta); None where it cannot tell."""
+
+    def __post_init__(self) -> None:
+        for label in ("hostname", "name", "vendor"):
+            if (value := getattr(self, label)) is not None:
+                object.__setattr__(self, label, clean_label(value))
 
 
 QUARANTINE_PREFIX: Final = "phonehome_"

@@ -234,7 +234,13 @@ class SshSession:
         stdin: str | None = None,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> CommandOutput:
-        """Run ``shlex.join(argv)``; once more on a fresh connection when the first dropped."""
+        """Run ``shlex.join(argv)``; once more on a fresh connection when the first dropped.
+
+        Raises ValueError, sending nothing, for an argument holding NUL: the server
+        would cut the command line there.
+        """
+        if any("\0" in arg for arg in argv):
+            raise ValueError("an SSH command argument holds NUL: not sent")
         command = shlex.join(argv)
         label = f"sh -c <script> {shlex.join(argv[3:])}" if argv[:2] == ["sh", "-c"] else command
         error: BaseException | None = None

@@ -341,8 +341,11 @@ def _transport_error(
 
 
 def _decode(body: bytes) -> object:
+    """JSON, each byte that is not UTF-8 (in a client's name) read as U+FFFD."""
     try:
         return _JSON.decode(body)
+    except UnicodeDecodeError:
+        return _decode(body.decode(errors="replace").encode())
     except msgspec.DecodeError as err:
         raise RouterResponseError(
             f"the controller did not answer with JSON ({err}); it starts {body[:60]!r}"
