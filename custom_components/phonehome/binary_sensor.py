@@ -10,7 +10,7 @@ from .coordinator import finding_data
 from .entity import PhoneHomeDeviceEntity, async_add_device_entities
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Hashable
 
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -38,17 +38,35 @@ class PhoningHomeSensor(PhoneHomeDeviceEntity, BinarySensorEntity):
 
     _attr_device_class = BinarySensorDeviceClass.PROBLEM
     _unrecorded_attributes = frozenset({"findings"})
+    _shown_findings: Hashable = None
+    """What the attribute was made from (None: not yet)."""
 
-    def _findings(self) -> tuple[Finding, ...]:
+    def _read_poll(self) -> Hashable:
+        """The device's active findings; the attribute is made again only when they changed."""
         report = self.coordinator.data.analysis.devices.get(self._mac)
-        return report.findings if report is not None else ()
+        findings = report.findings if report is not None else ()
+        shown = tuple(
+            (
+                finding.kind,
+                finding.severity,
+                finding.explanation,
+                finding.signature,
+                finding.first_seen,
+                finding.destinations,
+            )
+            for finding in findings
+        )
+        if shown != self._shown_findings:
+            self._shown_findings = shown
+            self._attr_is_on = bool(findings)
+            self._attr_extra_state_attributes = {
+                "findings": [_finding_attribute(finding) for finding in findings]
+            }
+        return shown
 
-    @property
-    def is_on(self) -> bool:
-        """Whether any finding is active."""
-        return bool(self._findings())
 
-    @property
-    def extra_state_attributes(self) -> Mapping[str, Any]:
-        """The active findings (excluded from the recorder)."""
-        return {"findings": [finding_data(finding) for finding in self._findings()]}
+def _finding_attribute(finding: Finding) -> dict[str, Any]:
+    """A finding as the attribute lists it: without its last seen time, which moves every poll."""
+    data = finding_data(finding)
+    del data["last_seen"]
+    return data

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from homeassistant.core import callback
 from homeassistant.helpers.device_registry import CONNECTION_NETWORK_MAC, DeviceInfo
@@ -12,7 +12,7 @@ from .const import DOMAIN
 from .coordinator import PhoneHomeCoordinator
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Hashable, Iterable
 
     from homeassistant.helpers.entity import Entity
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
@@ -21,10 +21,42 @@ if TYPE_CHECKING:
     from .routers.base import RouterInfo
 
 
+_NOTHING_WRITTEN: Final = object()
+
+
 class PhoneHomeEntity(CoordinatorEntity[PhoneHomeCoordinator]):
-    """Reads the coordinator's state; never calls the router."""
+    """Reads the coordinator's state; never calls the router.
+
+    Writes its state after a poll only when what it shows changed: with hundreds
+    of devices most entities stay the same from one poll to the next, and each
+    write costs the event loop.
+    """
 
     _attr_has_entity_name = True
+    _written: object = _NOTHING_WRITTEN
+    """Availability and ``_read_poll()`` as last written."""
+
+    def _read_poll(self) -> Hashable:
+        """Take what this entity shows from the latest poll; return it, cheap to compare.
+
+        Entities that keep their values in ``_attr_`` attributes set them here.
+        None (the default): nothing beyond availability comes from the poll.
+        """
+        return None
+
+    @callback
+    def async_write_ha_state(self) -> None:
+        """Write the latest poll's values, and remember what was written."""
+        self._written = (self.available, self._read_poll())
+        super().async_write_ha_state()
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Write only when availability or what the poll gives this entity changed."""
+        shown = (self.available, self._read_poll())
+        if shown != self._written:
+            self._written = shown
+            super().async_write_ha_state()
 
 
 def lan_device_info(coordinator: PhoneHomeCoordinator, mac: str, router: RouterInfo) -> DeviceInfo:

@@ -11,6 +11,8 @@ from .entity import PhoneHomeDeviceEntity, async_add_device_entities
 from .store import POLICIES
 
 if TYPE_CHECKING:
+    from collections.abc import Hashable
+
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -39,6 +41,10 @@ class InternetPolicySelect(PhoneHomeDeviceEntity, SelectEntity):
 
     _attr_entity_category = EntityCategory.CONFIG
     _attr_options = POLICY_OPTIONS
+
+    def _read_poll(self) -> Hashable:
+        """Only the policy is shown."""
+        return self.current_option
 
     @property
     def current_option(self) -> str:

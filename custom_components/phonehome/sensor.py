@@ -23,7 +23,7 @@ from .entity import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Hashable
     from datetime import datetime
 
     from homeassistant.core import HomeAssistant
@@ -32,11 +32,14 @@ if TYPE_CHECKING:
     from homeassistant.helpers.typing import StateType
 
     from .coordinator import PhoneHomeCoordinator, PhoneHomeState
-    from .core.activity import DeviceActivity
+    from .core.activity import Destination, DeviceActivity
     from .data import PhoneHomeConfigEntry
 
 PARALLEL_UPDATES = 0
 """Entities only read the coordinator."""
+
+PER_POLL: Final = frozenset({"bytes", "last_seen"})
+"""Destination values left out of the attribute: they would change it every poll."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,7 +48,10 @@ class PhoneHomeSensorEntityDescription(SensorEntityDescription):
 
     value_fn: Callable[[PhoneHomeState, str], StateType | datetime]
     """(state, MAC or router id) -> native value."""
-    attrs_fn: Callable[[PhoneHomeState, str], Mapping[str, Any] | None] = lambda _s, _m: None
+    shown_fn: Callable[[PhoneHomeState, str], Hashable] = lambda _s, _m: None
+    """(state, MAC or router id) -> what the attributes show, cheap to compare between polls."""
+    attrs_fn: Callable[[PhoneHomeState, str], dict[str, Any]] = lambda _s, _m: {}
+    """(state, MAC or router id) -> the attributes; called only when ``shown_fn`` changed."""
     available_fn: Callable[[PhoneHomeCoordinator, str], bool] = lambda _c, _m: True
     """(coordinator, MAC or router id) -> whether there is a value, beyond the last poll's success."""
     supported_fn: Callable[[PhoneHomeState], bool] = lambda _s: True
@@ -67,15 +73,47 @@ def _connections(state: PhoneHomeState, mac: str) -> int:
 
 
 def _last_contact(state: PhoneHomeState, mac: str) -> datetime | None:
+    """To the minute: a device online all the time would move it (and write it) every poll."""
     activity = _activity(state, mac)
-    return activity.last_internet_contact if activity is not None else None
+    if activity is None or activity.last_internet_contact is None:
+        return None
+    return activity.last_internet_contact.replace(second=0, microsecond=0)
+
+
+def _top_destinations(state: PhoneHomeState, mac: str) -> tuple[Destination, ...]:
+    activity = _activity(state, mac)
+    return activity.destinations[:TOP_DESTINATIONS] if activity is not None else ()
+
+
+def _destinations_shown(state: PhoneHomeState, mac: str) -> Hashable:
+    """What ``_destinations`` shows, as plain tuples."""
+    return tuple(
+        (
+            destination.ip,
+            destination.port,
+            destination.protocol,
+            destination.country,
+            destination.first_seen,
+        )
+        for destination in _top_destinations(state, mac)
+    )
 
 
 def _destinations(state: PhoneHomeState, mac: str) -> dict[str, Any]:
-    """The newest destinations, small enough for an attribute (excluded from the recorder)."""
-    activity = _activity(state, mac)
-    destinations = activity.destinations[:TOP_DESTINATIONS] if activity is not None else ()
-    return {"destinations": [destination_data(destination) for destination in destinations]}
+    """The newest destinations, small enough for an attribute (excluded from the recorder).
+
+    Without what moves every poll (bytes, last seen): get_report has those.
+    """
+    return {
+        "destinations": [
+            {
+                key: value
+                for key, value in destination_data(destination).items()
+                if key not in PER_POLL
+            }
+            for destination in _top_destinations(state, mac)
+        ]
+    }
 
 
 def _sent(state: PhoneHomeState, mac: str) -> int | None:
@@ -114,6 +152,7 @@ DEVICE_SENSORS: Final[tuple[PhoneHomeSensorEntityDescription, ...]] = (
         state_class=SensorStateClass.MEASUREMENT,
         supported_fn=_has_flows,
         value_fn=_hosts,
+        shown_fn=_destinations_shown,
         attrs_fn=_destinations,
     ),
     PhoneHomeSensorEntityDescription(
@@ -209,11 +248,16 @@ async def async_setup_entry(
     async_track_devices(entry, async_add_entities, factory)
 
 
+_UNREAD: Final = object()
+
+
 class PhoneHomeDeviceSensor(PhoneHomeEntity, SensorEntity):
     """Any Phone Home Guard sensor; its description says what it reads."""
 
     entity_description: PhoneHomeSensorEntityDescription
     _unrecorded_attributes = frozenset({"destinations"})
+    _attrs_shown: Hashable = _UNREAD
+    """``shown_fn``'s value the attributes were made from."""
 
     def __init__(
         self,
@@ -237,15 +281,15 @@ class PhoneHomeDeviceSensor(PhoneHomeEntity, SensorEntity):
             self.coordinator, self._subject
         )
 
-    @property
-    def native_value(self) -> StateType | datetime:
-        """The description's value of the latest poll."""
-        return self.entity_description.value_fn(self.coordinator.data, self._subject)
-
-    @property
-    def extra_state_attributes(self) -> Mapping[str, Any] | None:
-        """The description's attributes of the latest poll, if any."""
-        return self.entity_description.attrs_fn(self.coordinator.data, self._subject)
+    def _read_poll(self) -> Hashable:
+        """The description's value and attributes of the latest poll (attributes only if changed)."""
+        description, state, subject = self.entity_description, self.coordinator.data, self._subject
+        self._attr_native_value = description.value_fn(state, subject)
+        shown = description.shown_fn(state, subject)
+        if shown != self._attrs_shown:
+            self._attrs_shown = shown
+            self._attr_extra_state_attributes = description.attrs_fn(state, subject)
+        return self._attr_native_value, shown
 
     async def async_will_remove_from_hass(self) -> None:
         """Let the platform add this device's entities again if it comes back."""

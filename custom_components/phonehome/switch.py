@@ -9,6 +9,8 @@ from homeassistant.components.switch import SwitchEntity
 from .entity import PhoneHomeDeviceEntity, async_add_device_entities
 
 if TYPE_CHECKING:
+    from collections.abc import Hashable
+
     from homeassistant.core import HomeAssistant
     from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -30,6 +32,10 @@ async def async_setup_entry(
 
 class QuarantineSwitch(PhoneHomeDeviceEntity, SwitchEntity):
     """On while the device is quarantined (the stored intent, re-asserted every poll)."""
+
+    def _read_poll(self) -> Hashable:
+        """Only whether the device is quarantined is shown."""
+        return self.is_on
 
     @property
     def is_on(self) -> bool:
