@@ -1,7 +1,11 @@
 """Quarantines: cut a device off the internet, keep it cut across polls and restarts, release it.
 
-Nothing is recorded before the router confirmed the block by reading it back;
-every poll re-applies a stored quarantine the router no longer enforces.
+Each change is written ahead: the Store holds the intent ("pending") before the
+router is called, and the confirmed result after. A call the router refuses
+restores what was stored; an intent left by a stop or crash is carried out at
+the next start. Every poll re-applies a stored quarantine the router no longer
+enforces; the first poll also adopts the blocks the router holds that the Store
+lost.
 """
 
 from __future__ import annotations
@@ -55,6 +59,13 @@ EVENT_QUARANTINED: Final = "quarantined"
 EVENT_RELEASED: Final = "released"
 EVENT_AUTO_QUARANTINED: Final = "auto_quarantined"
 QUARANTINE_EVENTS: Final = (EVENT_QUARANTINED, EVENT_RELEASED, EVENT_AUTO_QUARANTINED)
+PENDING_QUARANTINE: Final = "quarantine"
+PENDING_RELEASE: Final = "release"
+PENDING: Final = (PENDING_QUARANTINE, PENDING_RELEASE)
+REASON_RESUMED: Final = "resumed"
+"""Event reason of a change Home Assistant stopped in the middle of and finished at start."""
+REASON_ADOPTED: Final = "adopted"
+"""Event reason of a block found on the router that the Store had lost."""
 
 
 def signal_quarantine(entry_id: str) -> str:
@@ -72,6 +83,16 @@ def auto_failed_issue_id(mac: str) -> str:
     return f"auto_quarantine_failed_{mac.replace(':', '')}"
 
 
+def resume_failed_issue_id(mac: str) -> str:
+    """Repair issue of a quarantine or release left half done that the router did not take."""
+    return f"resume_failed_{mac.replace(':', '')}"
+
+
+def adopted_issue_id(mac: str) -> str:
+    """Repair issue of a block the router held that the Store had no record of."""
+    return f"quarantine_adopted_{mac.replace(':', '')}"
+
+
 class QuarantineError(HomeAssistantError):
     """The router did not take a quarantine or release; the message says why and what to do."""
 
@@ -87,11 +108,15 @@ class Quarantine:
     record: QuarantineRecord
     start: datetime
     end: datetime | None = None
+    pending: str | None = None
+    """The change written ahead of the router call ("quarantine" or "release") until the
+    router confirms it; None once settled."""
 
     def as_dict(self) -> dict[str, Any]:
-        """The Store's shape: {name, addresses, flows_cut, station_blocked, start, end|None}.
+        """The Store's shape: {name, addresses, flows_cut, station_blocked, start, end, pending}.
 
         ``station_blocked`` came with UniFi's full block; a file without it blocked nothing.
+        A file without ``pending`` (1.2) holds settled quarantines only.
         """
         return {
             "name": self.record.name,
@@ -100,6 +125,7 @@ class Quarantine:
             "station_blocked": self.record.station_blocked,
             "start": self.start.isoformat(),
             "end": self.end.isoformat() if self.end is not None else None,
+            "pending": self.pending,
         }
 
     @classmethod
@@ -110,6 +136,9 @@ class Quarantine:
         addresses = data.get("addresses", [])
         if not isinstance(addresses, list):
             raise TypeError(addresses)
+        pending = data.get("pending")
+        if pending is not None and pending not in PENDING:
+            raise ValueError(pending)
         return cls(
             QuarantineRecord(
                 mac=mac,
@@ -120,6 +149,7 @@ class Quarantine:
             ),
             start,
             end,
+            pending,
         )
 
 
@@ -181,12 +211,18 @@ class QuarantineManager:
         minutes = options.get(CONF_AUTO_QUARANTINE_MINUTES, DEFAULT_AUTO_QUARANTINE_MINUTES)
         self.auto_duration = timedelta(minutes=minutes) if minutes else None
         self.active: dict[str, Quarantine] = {}
-        """By MAC: every quarantine the user (or auto-quarantine) asked for and the router took."""
+        """By MAC: every quarantine the user (or auto-quarantine) asked for; ``pending``
+        until the router took it."""
+        self.releasing: dict[str, Quarantine] = {}
+        """By MAC: releases asked for that the router has not confirmed (a stop cut them short)."""
         for mac, item in stored.items():
             try:
-                self.active[mac] = Quarantine.from_dict(mac, item)
+                quarantine = Quarantine.from_dict(mac, item)
             except (ValueError, TypeError, KeyError):
                 _LOGGER.warning("Ignoring unreadable stored quarantine of %s: %s", mac, item)
+                continue
+            held = self.releasing if quarantine.pending == PENDING_RELEASE else self.active
+            held[mac] = quarantine
         self.devices: dict[str, LanDevice] = {}
         """Every LAN device of the last poll (tracked or not), by MAC."""
         self.supported = False
@@ -197,10 +233,18 @@ class QuarantineManager:
         self.entry.async_on_unload(self._cancel_timers)
         self._lost: set[str] = set()
         """MACs whose block the router lost and does not enforce again yet (logged once)."""
+        self._failing: set[str] = set()
+        """MACs whose half-done change the router has not taken yet (logged once)."""
+        self._adopting = True
+        """Until the first poll that reads the router's quarantines (see ``_adopt``)."""
+        self._uncertain: dict[str, Quarantine] = {}
+        """By MAC: quarantines whose call was cut off before the router answered; the
+        router may have taken them (see ``_settle_uncertain``)."""
 
     def export(self) -> dict[str, Any]:
-        """The Store's ``quarantines``."""
-        return {mac: quarantine.as_dict() for mac, quarantine in sorted(self.active.items())}
+        """The Store's ``quarantines``: the settled ones and the pending changes."""
+        held = self.active | self.releasing
+        return {mac: quarantine.as_dict() for mac, quarantine in sorted(held.items())}
 
     def start(self) -> None:
         """Schedule the end of every stored timed quarantine (ended ones go at the first poll)."""
@@ -220,7 +264,6 @@ class QuarantineManager:
                 quarantine = await self._apply(device, duration)
             except RouterError as err:
                 raise _failure(err, self._label(mac)) from err
-            await self.coordinator.async_save_now()
         self._announce(mac, EVENT_QUARANTINED, {"reason": reason, **quarantine_data(quarantine)})
         return quarantine
 
@@ -233,64 +276,237 @@ class QuarantineManager:
                 raise _failure(err, self._label(mac)) from err
 
     async def async_maintain(self, snapshot: Snapshot, new_findings: tuple[Finding, ...]) -> None:
-        """Each poll: release ended quarantines, re-apply lost ones, auto-quarantine; never raises."""
+        """Each poll: finish half-done changes, release ended ones, re-apply lost ones, auto.
+
+        Never raises: what the router does not take becomes a repair issue, tried again.
+        """
         self.devices = snapshot.devices
         self.supported = snapshot.capabilities.quarantine
         async with self._lock:
+            if self._adopting and self.supported:
+                self._adopting = False
+                await self._adopt(snapshot)
+            if self.supported:
+                await self._settle_uncertain(snapshot)
             now = dt_util.utcnow()
             for mac, quarantine in list(self.active.items()):
                 if quarantine.end is not None and quarantine.end <= now:
                     await self._release_quietly(mac, "expired")
-            for mac, quarantine in list(self.active.items()) if self.supported else ():
-                state = snapshot.quarantined.get(mac)  # unseen without the rights: not lost
-                if state is not None and state.enforced:
-                    if mac in self._lost:
-                        _LOGGER.info("The router blocks %s again", mac)
-                        self._lost.discard(mac)
-                    ir.async_delete_issue(self.hass, DOMAIN, lost_issue_id(mac))
-                    continue
-                await self._reassert(mac, quarantine)
+            for mac, quarantine in list(self.releasing.items()):
+                await self._resume_release(mac, quarantine)
+            for mac, quarantine in list(self.active.items()):
+                if quarantine.pending is not None:
+                    await self._resume_quarantine(mac, quarantine)
+                elif self.supported:  # unseen without the rights: not lost
+                    await self._hold(mac, quarantine, snapshot)
             for finding in new_findings:
                 if finding.kind in self.auto_kinds:
                     await self._auto_quarantine(finding)
 
     async def _apply(self, device: LanDevice, duration: timedelta | None) -> Quarantine:
-        """The router's quarantine, verified, then stored and its end scheduled."""
-        record = await self.coordinator.router.quarantine(device)
+        """Write the intent, have the router block the device, then store what it confirmed.
+
+        A refusal stores again what was there before, and raises.
+        """
+        mac = device.mac
+        previous = self.active.get(mac)
+        releasing = self.releasing.pop(mac, None)
+        held = previous or releasing
         now = dt_util.utcnow()
-        previous = self.active.get(device.mac)
-        quarantine = Quarantine(
-            _still_held(record, previous),
+        intent = Quarantine(
+            held.record
+            if held is not None
+            else QuarantineRecord(mac, quarantine_name(mac), device.ipv4 + device.ipv6),
             previous.start if previous is not None else now,
             now + duration if duration is not None else None,
+            PENDING_QUARANTINE,
         )
-        self.active[device.mac] = quarantine
-        self._schedule(device.mac, quarantine.end)
-        ir.async_delete_issue(self.hass, DOMAIN, auto_failed_issue_id(device.mac))
+        self.active[mac] = intent
+        await self.coordinator.async_save_now()
+        self._uncertain.pop(mac, None)
+        try:
+            record = await self.coordinator.router.quarantine(device)
+        except RouterError as err:
+            self._restore(mac, previous, releasing)
+            if isinstance(err, RouterConnectionError) and previous is None:
+                self._uncertain[mac] = intent
+            await self.coordinator.async_save_now()
+            raise
+        quarantine = replace(intent, record=_still_held(record, held), pending=None)
+        self.active[mac] = quarantine
+        await self.coordinator.async_save_now()
+        self._settled(mac)
+        self._schedule(mac, quarantine.end)
         return quarantine
 
     async def _release(self, mac: str, reason: str) -> None:
-        """Release on the router, then forget it; the record of a MAC not stored is made up."""
-        quarantine = self.active.get(mac)
-        record = (
-            quarantine.record
-            if quarantine is not None
-            else QuarantineRecord(mac, quarantine_name(mac))
+        """Write the intent, have the router remove the block, then forget it.
+
+        A refusal stores again what was there before, and raises. The record of a MAC
+        not stored is made up: the router may hold a block by its name all the same.
+        """
+        previous = self.active.pop(mac, None)
+        releasing = self.releasing.get(mac)
+        held = (
+            previous
+            or releasing
+            or Quarantine(QuarantineRecord(mac, quarantine_name(mac)), dt_util.utcnow())
         )
-        await self.coordinator.router.release(record)
+        intent = replace(held, pending=PENDING_RELEASE)
+        self.releasing[mac] = intent
+        await self.coordinator.async_save_now()
+        try:
+            await self.coordinator.router.release(intent.record)
+        except RouterError:
+            self._restore(mac, previous, releasing)
+            await self.coordinator.async_save_now()
+            raise
+        await self._forget(mac, reason)
+
+    def _restore(self, mac: str, active: Quarantine | None, releasing: Quarantine | None) -> None:
+        """Hold again what was stored before a change the router refused."""
         self.active.pop(mac, None)
+        self.releasing.pop(mac, None)
+        if active is not None:
+            self.active[mac] = active
+        if releasing is not None:
+            self.releasing[mac] = releasing
+
+    async def _forget(self, mac: str, reason: str) -> None:
+        """The router released the device: drop it, its timer and its notices; store; tell."""
+        self.releasing.pop(mac, None)
         self._lost.discard(mac)
+        self._failing.discard(mac)
         if (cancel := self._timers.pop(mac, None)) is not None:
             cancel()
-        ir.async_delete_issue(self.hass, DOMAIN, lost_issue_id(mac))
+        for issue_id in (lost_issue_id(mac), resume_failed_issue_id(mac), adopted_issue_id(mac)):
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
         await self.coordinator.async_save_now()
         self._announce(mac, EVENT_RELEASED, {"reason": reason})
+
+    def _settled(self, mac: str) -> None:
+        """The router took a quarantine: the notices about earlier attempts go."""
+        if mac in self._failing:
+            _LOGGER.info("The router took the change of %s left by the restart", mac)
+            self._failing.discard(mac)
+        for issue_id in (
+            auto_failed_issue_id(mac),
+            resume_failed_issue_id(mac),
+            adopted_issue_id(mac),
+        ):
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
 
     async def _release_quietly(self, mac: str, reason: str) -> None:
         try:
             await self._release(mac, reason)
         except RouterError as err:
             _LOGGER.warning("Cannot release %s yet (%s); trying again next poll", mac, err)
+
+    async def _adopt(self, snapshot: Snapshot) -> None:
+        """Keep and show each block by this integration's name that the Store has no record of.
+
+        The Store was lost or unreadable, or an older version was stopped mid-change.
+        Only the first poll does this: a later snapshot, read while a release was under
+        way, would bring the released device back.
+        """
+        now = dt_util.utcnow()
+        adopted: list[str] = []
+        for mac, seen in snapshot.quarantined.items():
+            if not seen.enforced or mac in self.active or mac in self.releasing:
+                continue
+            device = self._device(mac)
+            record = QuarantineRecord(mac, quarantine_name(mac), device.ipv4 + device.ipv6)
+            self.active[mac] = Quarantine(record, now)
+            adopted.append(mac)
+            _LOGGER.warning("The router blocks %s by a quarantine not on record; keeping it", mac)
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                adopted_issue_id(mac),
+                is_fixable=False,
+                is_persistent=True,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key="quarantine_adopted",
+                translation_placeholders={"device": self._label(mac), "name": record.name},
+            )
+        if not adopted:
+            return
+        await self.coordinator.async_save_now()
+        for mac in adopted:
+            data = quarantine_data(self.active[mac])
+            self._announce(mac, EVENT_QUARANTINED, {"reason": REASON_ADOPTED, **data})
+
+    async def _settle_uncertain(self, snapshot: Snapshot) -> None:
+        """Keep a quarantine the router took although its call was cut off before the answer.
+
+        The user asked for it and was told it failed; the router shows whether it holds
+        it. Held: it is recorded as asked (duration included). Not held: nothing to do.
+        """
+        uncertain, self._uncertain = self._uncertain, {}
+        for mac, intent in uncertain.items():
+            seen = snapshot.quarantined.get(mac)
+            if seen is None or not seen.enforced or mac in self.active or mac in self.releasing:
+                continue
+            quarantine = replace(intent, pending=None)
+            self.active[mac] = quarantine
+            _LOGGER.info("The router took the quarantine of %s after all; keeping it", mac)
+            await self.coordinator.async_save_now()
+            self._schedule(mac, quarantine.end)
+            data = quarantine_data(quarantine)
+            self._announce(mac, EVENT_QUARANTINED, {"reason": REASON_RESUMED, **data})
+
+    async def _resume_quarantine(self, mac: str, quarantine: Quarantine) -> None:
+        """Apply a quarantine whose intent a stop left written; a repair issue while it fails."""
+        try:
+            record = await self.coordinator.router.quarantine(self._device(mac, quarantine))
+        except RouterError as err:
+            self._resume_failed(mac, "quarantine_resume_failed", err)
+            return
+        settled = replace(quarantine, record=_still_held(record, quarantine), pending=None)
+        self.active[mac] = settled
+        await self.coordinator.async_save_now()
+        self._settled(mac)
+        data = quarantine_data(settled)
+        self._announce(mac, EVENT_QUARANTINED, {"reason": REASON_RESUMED, **data})
+
+    async def _resume_release(self, mac: str, quarantine: Quarantine) -> None:
+        """Release a device whose release a stop left written; a repair issue while it fails."""
+        try:
+            await self.coordinator.router.release(quarantine.record)
+        except RouterError as err:
+            self._resume_failed(mac, "release_resume_failed", err)
+            return
+        await self._forget(mac, REASON_RESUMED)
+
+    def _resume_failed(self, mac: str, key: str, err: RouterError) -> None:
+        if mac not in self._failing:  # one line when it breaks, one when it is done
+            _LOGGER.warning(
+                "Cannot finish the change of %s left by the restart yet (%s); "
+                "trying again every poll",
+                mac,
+                err,
+            )
+            self._failing.add(mac)
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            resume_failed_issue_id(mac),
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=key,
+            translation_placeholders={"device": self._label(mac), "error": str(err)},
+        )
+
+    async def _hold(self, mac: str, quarantine: Quarantine, snapshot: Snapshot) -> None:
+        """A settled quarantine: no lost notice while the router enforces it; else re-apply."""
+        seen = snapshot.quarantined.get(mac)
+        if seen is None or not seen.enforced:
+            await self._reassert(mac, quarantine)
+            return
+        if mac in self._lost:
+            _LOGGER.info("The router blocks %s again", mac)
+            self._lost.discard(mac)
+        ir.async_delete_issue(self.hass, DOMAIN, lost_issue_id(mac))
 
     async def _reassert(self, mac: str, quarantine: Quarantine) -> None:
         """Apply a stored quarantine the router lost again; a repair issue says so."""
@@ -339,7 +555,6 @@ class QuarantineManager:
                 },
             )
             return
-        await self.coordinator.async_save_now()
         _LOGGER.info("Quarantined %s automatically after a %s finding", mac, finding.kind)
         self._announce(
             mac,
