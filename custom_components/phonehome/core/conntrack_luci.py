@@ -114,7 +114,9 @@ def parse_luci_json(payload: Buffer | str) -> ParseResult:
         raise ConntrackParseError(f"expected the reply's bytes, got {type(payload).__name__}")
     try:
         entries = _DECODER.decode(payload).result[1].result
-    except msgspec.MsgspecError:
+    except UnicodeError:  # invalid UTF-8 in a string: the other entries still count
+        return parse_luci_json(_valid_utf8(payload))
+    except (msgspec.MsgspecError, RecursionError):  # RecursionError: nested too deep
         return parse_luci(_entries_of(payload))
     stats = ParseStats()
     flows: list[Flow] = []
@@ -172,7 +174,9 @@ def _entries_of(payload: Buffer | str) -> object:
     """The entry list of a reply that did not decode into the typed structs."""
     try:
         document = msgspec.json.decode(payload)
-    except msgspec.DecodeError as err:
+    except UnicodeError:  # invalid UTF-8 in a string: the other entries still count
+        return _entries_of(_valid_utf8(payload))
+    except (msgspec.DecodeError, RecursionError) as err:
         raise ConntrackParseError(f"the getConntrackList reply is not JSON: {err}") from err
     try:
         return document["result"][1]["result"]
@@ -181,6 +185,13 @@ def _entries_of(payload: Buffer | str) -> object:
             "the reply is not a getConntrackList result: expected "
             '{"result": [0, {"result": [...]}]}'
         ) from err
+
+
+def _valid_utf8(payload: Buffer | str) -> str:
+    """The payload as text with U+FFFD (or ``?``, for a lone surrogate) for what is not UTF-8."""
+    if isinstance(payload, str):
+        return payload.encode(errors="replace").decode()
+    return bytes(payload).decode(errors="replace")
 
 
 def parse_luci(entries: object) -> ParseResult:

@@ -50,6 +50,7 @@ _FLAGS: Final = _ASSURED_FLAGS | {"[UNREPLIED]"}
 _TUPLE_KEYS: Final = frozenset(
     {"src", "dst", "sport", "dport", "type", "code", "id", "srckey", "dstkey", "packets", "bytes"}
 )
+_COUNTER_KEYS: Final = frozenset({"packets", "bytes"})
 _DIRECTIONS: Final = 2
 _PORT_PROTOCOLS: Final = frozenset({6, 17, 33, 132, 136})  # TCP, UDP, DCCP, SCTP, UDP-Lite
 _TUPLE_WIDTHS: Final = {"icmp": 5, "icmpv6": 5, "gre": 4}
@@ -107,8 +108,16 @@ class _Learned:
     def tail(self, tokens: tuple[str, ...]) -> _Tail:
         """Learn the flags and keys after the reply tuple, which must end in ``use=``."""
         flags = {token for token in tokens if token[:1] == "["}
-        fields = dict(token.partition("=")[::2] for token in tokens if token[:1] != "[")
-        if not flags <= _ASSURED_FLAGS or not _valid_fields(fields):
+        keyed = [token for token in tokens if token[:1] != "["]
+        fields = dict(token.partition("=")[::2] for token in keyed)
+        # Left to the general reader: a key repeated after an empty value ("use= use=1"),
+        # and counters after the tuples (one direction counted, or counted twice).
+        if (
+            not flags <= _ASSURED_FLAGS
+            or not _all_keyed(keyed)
+            or not _valid_fields(fields)
+            or not _COUNTER_KEYS.isdisjoint(fields)
+        ):
             raise _Deviation
         tail = (
             bool(flags),
@@ -190,8 +199,13 @@ def parse_proc(text: str) -> ParseResult:  # noqa: PLR0912, PLR0915 - one hot lo
             if (
                 t[b][:4] != "src="
                 or t[b + 1][:4] != "dst="
+                or len(t[b]) == 4  # noqa: PLR2004 - "src=" without a value
+                or len(t[b + 1]) == 4  # noqa: PLR2004
                 or (
-                    t[b + 2][:6] != "sport=" or t[b + 3][:6] != "dport="
+                    t[b + 2][:6] != "sport="
+                    or t[b + 3][:6] != "dport="
+                    or len(t[b + 2]) == 6  # noqa: PLR2004
+                    or len(t[b + 3]) == 6  # noqa: PLR2004
                     if sport is not None
                     else not _all_keyed(t[b + 2 : b + width])
                 )

@@ -26,6 +26,8 @@ from .linux_hosts import DeviceTable
 CONNTRACK_PATH: Final = "/proc/net/nf_conntrack"
 COUNT_PATH: Final = "/proc/sys/net/netfilter/nf_conntrack_count"
 HELP: Final = "see README#linux-router-over-ssh"
+TABLE_SOURCES: Final = frozenset({"proc", "conntrack", "none"})
+"""How POLL_SCRIPT can read the table: its ``table`` section's argument."""
 DENIED: Final = re.compile(r"permission denied|operation not permitted|password is required", re.I)
 _MACHINE_ID: Final = re.compile(r"[0-9a-f]{32}")
 
@@ -122,7 +124,7 @@ def parse_identity(stdout: bytes, status: int | None, where: str) -> Identity:
         sudo=info.get("sudo") == "1",
         nft_installed=nft_installed,
         nft_ok=nft_installed and info.get("nft_ok") == "1",
-        table_source=info.get("table", "none"),
+        table_source=table if (table := info.get("table")) in TABLE_SOURCES else "none",
     )
 
 
@@ -138,6 +140,15 @@ class Poll:
 
 
 _SECTION: Final = r"^{marker} (\S+)(?: (\S+))?$"
+_MAX_DIGITS: Final = 20
+"""Longer numbers than a 64-bit counter or exit status has are not what the script prints."""
+
+
+def _number(text: str) -> int | None:
+    """A number of ASCII digits as the shell prints it (not ``²``, ``+1`` or ``1_0``), else None."""
+    if not (text.isascii() and text.isdigit() and len(text) <= _MAX_DIGITS):
+        return None
+    return int(text)
 
 
 def _sections(text: str, marker: str) -> list[tuple[str, str, str, int]]:
@@ -147,11 +158,11 @@ def _sections(text: str, marker: str) -> list[tuple[str, str, str, int]]:
     if not heads:
         raise RouterResponseError(f"the poll script printed no section: {text[:80]!r}")
     for head, tail in zip(heads[::2], heads[1::2], strict=False):
-        status = tail.group(2) or ""
-        if head.group(1) == "end" or tail.group(1) != "end" or not status.isdigit():
+        status = _number(tail.group(2) or "")
+        if head.group(1) == "end" or tail.group(1) != "end" or status is None:
             break
         found.append(
-            (head.group(1), head.group(2) or "", text[head.end() + 1 : tail.start()], int(status))
+            (head.group(1), head.group(2) or "", text[head.end() + 1 : tail.start()], status)
         )
     if len(found) * 2 != len(heads):
         raise RouterResponseError("the poll output is cut short or out of order")
@@ -168,9 +179,9 @@ def parse_poll(stdout: bytes, stderr: str, marker: str) -> Poll:
     quarantined: dict[str, QuarantineState] = {}
     for name, argument, body, status in _sections(text, marker):
         if name == "count" and status == 0:
-            if not body.strip().isdigit():
+            count = _number(body.strip())
+            if count is None:
                 raise RouterResponseError(f"{COUNT_PATH} is not a number: {body[:80]!r}")
-            count = int(body)
         elif name == "table":
             source = argument
             table = _table(argument, body, status, stderr)
@@ -189,6 +200,8 @@ def parse_poll(stdout: bytes, stderr: str, marker: str) -> Poll:
 
 
 def _table(source: str, body: str, status: int, stderr: str) -> ParseResult:
+    if source not in TABLE_SOURCES:
+        raise RouterResponseError(f"the poll output names no known table source: {source!r}")
     if source == "none":
         raise RouterPermissionError(
             f"{CONNTRACK_PATH} is missing and conntrack-tools is not installed ({HELP})",

@@ -146,7 +146,10 @@ ABSENT: Final = TableState()
 
 def parse_table(text: str) -> TableState:
     """Read ``nft -j list table inet phonehome`` output; raises ValueError on another shape."""
-    document = json.loads(text)
+    try:
+        document = json.loads(text)
+    except RecursionError as err:
+        raise ValueError(f"nested too deep to be nft output: {text[:80]!r}") from err
     items = document.get("nftables") if isinstance(document, dict) else None
     if not isinstance(items, list):
         raise ValueError(f"no nftables list in {text[:80]!r}")
@@ -185,7 +188,7 @@ def _elements(values: object) -> dict[str, Element]:
         comment = detail.get("comment")
         elements[mac] = Element(
             comment=comment if isinstance(comment, str) else None,
-            packets=packets if isinstance(packets, int) else None,
+            packets=packets if type(packets) is int and packets >= 0 else None,
         )
     return elements
 

@@ -382,7 +382,7 @@ def _ruleset(payload: Mapping[str, Any]) -> dict[str, int]:
         )
     try:
         document = _JSON.decode(stdout)
-    except msgspec.DecodeError as err:
+    except (msgspec.DecodeError, RecursionError) as err:  # RecursionError: nested too deep
         raise RouterResponseError(f"{NFT_COMMAND} did not print JSON: {err}") from err
     items = document.get("nftables")
     if not isinstance(items, list):
@@ -405,7 +405,7 @@ def _counted(rule: Mapping[str, Any]) -> int:
     for expression in expressions if isinstance(expressions, list) else []:
         counter = expression.get("counter") if isinstance(expression, dict) else None
         packets = counter.get("packets") if isinstance(counter, dict) else None
-        if isinstance(packets, int):
+        if type(packets) is int and packets >= 0:  # not JSON true, nor a negative count
             total += packets
     return total
 

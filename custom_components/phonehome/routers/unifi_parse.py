@@ -17,8 +17,9 @@ Shapes, from the fixtures in shared/fixtures/unifi/:
 from collections.abc import Iterable
 from typing import Any, Final
 
-from ..core.addresses import address_info, normalize_mac
+from ..core.addresses import AddressInfo, address_info, normalize_mac
 from ..core.model import UNKNOWN_PROTOCOL, Flow
+from ..core.parsing import MAX_PORT
 from .base import QUARANTINE_PREFIX, DeviceTraffic, LanDevice, RouterResponseError
 
 PROTOCOLS: Final = {"ICMP": 1, "IGMP": 2, "TCP": 6, "UDP": 17, "GRE": 47, "ESP": 50, "AH": 51}
@@ -31,8 +32,15 @@ def text(value: object) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
-def _int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def _count(value: object, limit: int | None = None) -> int | None:
+    """A non-negative integer (at most ``limit``), else None: JSON true, -1 or 70000 is no count."""
+    if type(value) is not int or value < 0 or (limit is not None and value > limit):
+        return None
+    return value
+
+
+def _address(value: object) -> AddressInfo | None:
+    return address_info(value) if isinstance(value, str) else None
 
 
 def records(data: object, what: str) -> list[dict[str, Any]]:
@@ -51,10 +59,10 @@ def parse_clients(data: object) -> dict[str, LanDevice]:
             continue
         ipv4: list[str] = []
         ipv6: list[str] = []
-        addresses = [client.get("ip"), *(client.get("ipv6") or ())]
+        ipv6_list = client.get("ipv6")
+        addresses = [client.get("ip"), *(ipv6_list if isinstance(ipv6_list, list) else ())]
         for address in addresses:
-            info = address_info(address) if isinstance(address, str) else None
-            if info is not None:
+            if (info := _address(address)) is not None:
                 (ipv4 if info.family == 4 else ipv6).append(info.address)  # noqa: PLR2004
         wired = client.get("is_wired")
         devices[mac] = LanDevice(
@@ -75,16 +83,16 @@ def parse_flow(record: dict[str, Any]) -> Flow | None:
     source, destination = record.get("source"), record.get("destination")
     if not isinstance(source, dict) or not isinstance(destination, dict):
         return None
-    src = address_info(source.get("ip") or "")
-    dst = address_info(destination.get("ip") or "")
+    src = _address(source.get("ip"))
+    dst = _address(destination.get("ip"))
     if src is None or dst is None or src.family != dst.family:
         return None
     name = str(record.get("protocol") or "").upper()
     protocol = PROTOCOLS_BY_FAMILY.get((name, src.family), PROTOCOLS.get(name, UNKNOWN_PROTOCOL))
     counters = record.get("traffic_data")
     counters = counters if isinstance(counters, dict) else {}
-    reply_packets = _int(counters.get("packets_rx"))
-    reply_bytes = _int(counters.get("bytes_rx"))
+    reply_packets = _count(counters.get("packets_rx"))
+    reply_bytes = _count(counters.get("bytes_rx"))
     replied: bool | None = None
     if record.get("action") == "blocked":
         replied = False
@@ -95,16 +103,16 @@ def parse_flow(record: dict[str, Any]) -> Flow | None:
         protocol=protocol,
         src=src.address,
         dst=dst.address,
-        sport=_int(source.get("port")),
-        dport=_int(destination.get("port")),
+        sport=_count(source.get("port"), MAX_PORT),
+        dport=_count(destination.get("port"), MAX_PORT),
         src_scope=src.scope,
         dst_scope=dst.scope,
         replied=replied,
         assured=None,
         state=None,
         timeout=None,
-        total_packets=_int(counters.get("packets_total")),
-        total_bytes=_int(counters.get("bytes_total")),
+        total_packets=_count(counters.get("packets_total")),
+        total_bytes=_count(counters.get("bytes_total")),
         reply_packets=reply_packets,
         reply_bytes=reply_bytes,
         offloaded=False,
@@ -138,7 +146,7 @@ def parse_dpi(data: object) -> dict[str, DeviceTraffic]:
         for app in apps:
             if isinstance(app, dict):
                 for key in sums:
-                    sums[key] += _int(app.get(key)) or 0
+                    sums[key] += _count(app.get(key)) or 0
         totals[mac] = DeviceTraffic(**sums)
     return totals
 
@@ -157,7 +165,8 @@ def config_id(config: dict[str, Any]) -> str:
 def targets(config: dict[str, Any]) -> set[str]:
     """The client MACs a config targets (plain MACs or ``{"type": "MAC", "value": ...}``)."""
     found: set[str] = set()
-    for target in config.get("targets") or ():
+    listed = config.get("targets")
+    for target in listed if isinstance(listed, list) else ():
         value = target.get("value") if isinstance(target, dict) else target
         if (mac := normalize_mac(value)) is not None:
             found.add(mac)
