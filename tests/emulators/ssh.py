@@ -24,7 +24,9 @@ Switches: ``drop()`` closes every connection, ``delay`` (seconds before each
 answer), ``garbage`` (every command prints noise), ``uid`` / ``sudo`` (a user
 that is not root, with or without ``sudo -n``), ``nft_installed``,
 ``conntrack_installed``, ``nft_ignores`` (nft takes scripts but changes nothing),
-``hang_up`` (every command closes the connection).
+``hang_up`` (every command closes the connection); ``faults``
+(tests/emulators/faults.py: delay, cut, 100 MiB, wrong shape, actions on a
+command's arrival), ``reboot()`` and ``stop()`` / ``start(port)``.
 """
 
 import asyncio
@@ -39,6 +41,7 @@ from typing import Any, Final
 import asyncssh
 
 from custom_components.phonehome.routers import linux_poll, nft_quarantine
+from tests.emulators.faults import Fault, Faults
 
 CONNTRACK_PATH: Final = linux_poll.CONNTRACK_PATH
 COUNT_PATH: Final = linux_poll.COUNT_PATH
@@ -48,6 +51,13 @@ NO_SUCH: Final = (
     "Error: No such file or directory\nlist table inet phonehome\n                ^^^^^^^^^\n"
 )
 SUDO_DENIED: Final = "sudo: a password is required\n"
+WRONG_SHAPE: Final = '{"nftables": {"table": "not a list"}}\n'
+"""Valid JSON where nft prints a list of objects."""
+SCRIPTS: Final = {
+    linux_poll.INFO_SCRIPT: "info",
+    linux_poll.POLL_SCRIPT: "poll",
+    nft_quarantine.CONNTRACK_SCRIPT: "conntrack -D",
+}
 _RULE: Final = re.compile(
     r"^(ip6?) daddr != \{ ([^}]*) \} ether saddr @quarantined reject with icmpx type admin-prohibited$"
 )
@@ -255,6 +265,8 @@ class SshEmulator:
         self.hang_up = False
         """Close the connection on every command, before it answers."""
         self.port = 0
+        self.faults = Faults()
+        """Shared fault injection, by command name (``name_of``)."""
         self._server: asyncssh.SSHAcceptor | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -262,11 +274,12 @@ class SshEmulator:
     def public_host_key(self) -> str:
         return self.host_key.export_public_key().decode().strip()
 
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
+        """Listen on 127.0.0.1, ``port`` (0: a free one)."""
         self._server = await asyncssh.create_server(
             lambda: _Server(self),
             "127.0.0.1",
-            0,
+            port,
             server_host_keys=[self.host_key],
             process_factory=self._process,
             encoding="utf-8",
@@ -280,6 +293,33 @@ class SshEmulator:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+    async def stop(self) -> None:
+        """Stop listening and drop every connection (unreachable); ``start`` again later."""
+        self.drop()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    def reboot(self) -> None:
+        """The router restarts: connections dropped, the nft table (kernel state) and the
+        conntrack table gone; files on disk stay."""
+        self.drop()
+        self.nft = NftTable()
+        self.files[CONNTRACK_PATH] = ""
+        self.conntrack_list = ""
+
+    @staticmethod
+    def name_of(command: str) -> str:
+        """A command's name for ``faults``: ``poll``, ``info``, ``conntrack -D``, ``nft -f -``..."""
+        try:
+            argv = shlex.split(command)
+        except ValueError:
+            return command
+        if argv[:2] == ["sh", "-c"] and len(argv) > 2:
+            return SCRIPTS.get(argv[2], command)
+        return " ".join(argv[2:] if argv[:2] == ["sudo", "-n"] else argv)
 
     def drop(self) -> None:
         """Close every open connection, as a rebooting router or an idle timeout would."""
@@ -299,16 +339,34 @@ class SshEmulator:
             task.add_done_callback(self._tasks.discard)
         command = process.command or ""
         self.commands.append(command)
-        if self.hang_up:
-            process.channel.get_connection().close()
+        name = self.name_of(command)
+        self.faults.arrived(name)
+        connection = process.channel.get_connection()
+        if self.hang_up or connection not in self.connections:  # hung up, or dropped just now
+            connection.close()
             return
         stdin = await process.stdin.read()
         self.stdins.append(stdin)
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        fault = self.faults.answer_with()
+        delay = self.faults.delay if fault is Fault.DELAY else self.delay
+        if delay:
+            await asyncio.sleep(delay)
+        if fault is Fault.HUGE:
+            for chunk in self.faults.huge(b"", b"\n"):
+                process.stdout.write(chunk.decode())
+                await process.stdout.drain()
+            process.exit(0)
+            return
         answer = (
             _Answer("\x00\x01garbage \x7f{[\n" * 3) if self.garbage else self.answer(command, stdin)
         )
+        if fault is Fault.WRONG_SHAPE:
+            answer = _Answer(_wrong_shape(answer.stdout), answer.stderr, answer.status)
+        if fault is Fault.CUT:
+            process.stdout.write(answer.stdout[: len(answer.stdout) // 2])
+            await process.stdout.drain()
+            connection.close()
+            return
         process.stdout.write(answer.stdout)
         process.stderr.write(answer.stderr)
         process.exit(answer.status)
@@ -428,6 +486,14 @@ class SshEmulator:
                 return _Answer(stderr=NO_SUCH, status=1)
             return _Answer(json.dumps(self.nft.listing()) + "\n")
         return _Answer(stderr="Error: syntax error\n", status=1)
+
+
+def _wrong_shape(stdout: str) -> str:
+    """What a command printed with every nft JSON listing replaced by valid JSON of another shape."""
+    return "".join(
+        WRONG_SHAPE if line.startswith('{"nftables"') else line
+        for line in stdout.splitlines(keepends=True)
+    )
 
 
 def _from(line: str, address: str) -> bool:

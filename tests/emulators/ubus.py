@@ -40,6 +40,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
+from tests.emulators.faults import Fault, Faults
 from tests.emulators.luci_conntrack import conntrack_list
 from tests.emulators.ubus_firewall import (
     CONNTRACK_PROC,
@@ -114,6 +115,17 @@ class Failure(StrEnum):
     """The same, streamed without Content-Length."""
     WRONG_SHAPE = "wrong_shape"
     """``"result"`` is a string, not ``[status, payload]``."""
+    CUT = "cut"
+    """Half of a valid reply, then the connection closes (Content-Length says more)."""
+
+
+FAULTS: Final = {
+    Fault.DELAY: Failure.DELAY,
+    Fault.CUT: Failure.CUT,
+    Fault.HUGE: Failure.HUGE_CHUNKED,
+    Fault.WRONG_SHAPE: Failure.WRONG_SHAPE,
+}
+"""The shared faults (tests/emulators/faults.py) as this emulator's failure switches."""
 
 
 @dataclass
@@ -242,6 +254,8 @@ class UbusEmulator:
     calls: Counter[str] = field(default_factory=Counter)
     """Requested ``object.method`` (counted when received, whatever the answer)."""
     rpcd_alive: bool = True
+    session_prefix: str = ""
+    """Start of every session id rpcd hands out (the rest: hex), so tests can look for it."""
     url: str = ""
     plugin_installed: bool = False
     """The phonehome rpcd plugin is in /usr/libexec/rpcd (and rpcd was restarted)."""
@@ -270,6 +284,10 @@ class UbusEmulator:
     proc_write_status: int = 2
     """Status of a ``file write`` to /proc/net/nf_conntrack that the kernel took:
     rpcd fsyncs after writing, and /proc refuses fsync (EINVAL -> status 2)."""
+    faults: Faults = field(default_factory=Faults)
+    """Shared fault injection, by ``object.method``; ``failure`` (when set) goes first."""
+    boot_lag: int = 2
+    """Ruleset reads after a reboot before fw4 has loaded the firewall again."""
 
     def __post_init__(self) -> None:
         self.sessions: dict[str, str] = {}
@@ -316,11 +334,25 @@ class UbusEmulator:
         self.sessions.clear()
         self.uci_store.staged.clear()
 
-    async def start(self, ssl_context: ssl.SSLContext | None = None) -> str:
-        """Listen on 127.0.0.1, a free port; returns the /ubus URL."""
+    def reboot(self) -> None:
+        """The router restarts: sessions and staged changes gone, the conntrack table empty,
+        fw4 loading the committed firewall again (``boot_lag`` ruleset reads late)."""
+        self.restart_rpcd()
+        self.fw.loaded = {}
+        self.fw.committed(copy.deepcopy(self.uci[FIREWALL_CONFIG]), self.boot_lag)
+        self.proc_text = ""
+
+    async def stop(self) -> None:
+        """Stop listening and close every connection (unreachable); ``start`` again later."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def start(self, ssl_context: ssl.SSLContext | None = None, port: int = 0) -> str:
+        """Listen on 127.0.0.1, ``port`` (0: a free one); returns the /ubus URL."""
         self._runner = web.AppRunner(self.app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ssl_context)
+        site = web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=ssl_context)
         await site.start()
         host, port = self._runner.addresses[0][:2]
         self.port = int(port)
@@ -410,8 +442,15 @@ class UbusEmulator:
         self.call_log += [
             self._logged(item) for item, name in zip(items, names, strict=True) if name
         ]
-        if self.failure is not None and (self.failure_on is None or self.failure_on in names):
-            failed = await self._fail(request, items)
+        for name in filter(None, names):
+            self.faults.arrived(name)
+        failure = self.failure
+        if failure is not None and self.failure_on is not None and self.failure_on not in names:
+            failure = None
+        if failure is None and any(names) and (fault := self.faults.answer_with()) is not None:
+            failure = FAULTS[fault]
+        if failure is not None:
+            failed = await self._fail(request, items, failure)
             if failed is not None:
                 return failed
         answers = [await self._answer(item) for item in items]
@@ -434,17 +473,19 @@ class UbusEmulator:
         return obj, method, {k: v for k, v in args.items() if k != "ubus_rpc_session"}
 
     async def _fail(  # noqa: PLR0911
-        self, request: web.Request, items: list[Any]
+        self, request: web.Request, items: list[Any], failure: Failure
     ) -> web.StreamResponse | None:
         request_id = items[0].get("id") if items and isinstance(items[0], dict) else None
-        match self.failure:
+        match failure:
             case Failure.DROP:
                 assert request.transport is not None
                 request.transport.close()
                 return web.Response(status=200)
             case Failure.DELAY:
-                await self._sleep(self.failure_delay)
+                await self._sleep(self.faults.delay if self.failure is None else self.failure_delay)
                 return None
+            case Failure.CUT:
+                return await self._cut(request, request_id)
             case Failure.HTTP_500:
                 return web.Response(status=500, text="Internal Server Error")
             case Failure.TRUNCATED:
@@ -458,14 +499,30 @@ class UbusEmulator:
                 response = web.StreamResponse()
                 response.enable_chunked_encoding()
                 await response.prepare(request)
-                text = self._huge(request_id).encode()
-                for start in range(0, len(text), 65536):
-                    await response.write(text[start : start + 65536])
+                if self.failure is None:  # the shared fault: 100 MiB, never held whole
+                    head = dumps({"jsonrpc": "2.0", "id": request_id, "result": [0]})[:-2]
+                    chunks = self.faults.huge(head.encode() + b",", b"{}]}")
+                else:
+                    body = self._huge(request_id).encode()
+                    chunks = (body[start : start + 65536] for start in range(0, len(body), 65536))
+                for chunk in chunks:
+                    await response.write(chunk)
                 await response.write_eof()
                 return response
             case _:  # WRONG_SHAPE
                 text = dumps({"jsonrpc": "2.0", "id": request_id, "result": "surprise"})
                 return web.Response(text=text, content_type="application/json")
+
+    async def _cut(self, request: web.Request, request_id: object) -> web.StreamResponse:
+        """A valid reply's headers and first half, then the connection closes."""
+        text = dumps({"jsonrpc": "2.0", "id": request_id, "result": [0, self.board]}).encode()
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.content_length = len(text)
+        await response.prepare(request)
+        await response.write(text[: len(text) // 2])
+        assert request.transport is not None
+        request.transport.close()
+        return response
 
     def _huge(self, request_id: object) -> str:
         head = dumps({"jsonrpc": "2.0", "id": request_id, "result": [0, {"pad": ""}]})
@@ -560,7 +617,8 @@ class UbusEmulator:
         if password != user.password:
             return self._with_id(fixture_body("login_wrong_password"), request_id)
         self._next_session += 1
-        sid = f"{self._next_session:032x}"
+        digits = 32 - len(self.session_prefix)
+        sid = f"{self.session_prefix}{self._next_session:0{digits}x}"
         self.sessions[sid] = username  # type: ignore[assignment]
         body = fixture_body("acl_login" if user.ubus is not None else "login_ok")
         payload = body["result"][1]

@@ -25,6 +25,11 @@ Failure switches (``fail[key] = mode``, key "login", "stat/sta", "traffic-flows"
 "garbage", "shape" (valid JSON of the wrong shape), "huge" (past 16 MiB), "stream" (past 16 MiB, chunked, no length), "object" (a JSON
 object where a list belongs), "404", "429", "error" (HTTP 500).
 A write on UniFi OS renews the CSRF token (``x-updated-csrf-token``).
+
+Shared faults (``faults``, tests/emulators/faults.py) by ``METHOD path``: delay,
+cut, 100 MiB, wrong shape, actions on a request's arrival; ``reboot()`` (sessions
+gone, the configs kept: the controller stores them) and ``stop()`` / ``start()``
+(the same port again).
 """
 
 import asyncio
@@ -38,6 +43,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from aiohttp import web
+
+from tests.emulators.faults import Fault, Faults
 
 FIXTURES: Final = Path(__file__).parents[2].parent / "shared" / "fixtures" / "unifi"
 SITE: Final = "default"
@@ -95,6 +102,8 @@ class UniFiEmulator:
     """block-sta is answered ok but not applied."""
     store_disabled: bool = False
     """A created OON config is stored disabled (a read-back that shows it not in force)."""
+    token_prefix: str = ""
+    """Start of every session cookie and CSRF token handed out, so tests can look for them."""
     answer_created: bool = True
     """Creating an OON config answers the config (with its _id); else {}."""
     fail: dict[str, str] = field(default_factory=dict)
@@ -102,25 +111,38 @@ class UniFiEmulator:
     requests: list[tuple[str, str, Any]] = field(default_factory=list)
     """(method, path, JSON body) of every request, login included."""
     port: int = 0
+    faults: Faults = field(default_factory=Faults)
     _runner: web.AppRunner | None = None
+    _ssl: ssl.SSLContext | None = None
     _current: web.Request | None = None
     _closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     # ------------------------------------------------------------ lifecycle
 
-    async def start(self, ssl_context: ssl.SSLContext) -> None:
+    async def start(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        """Listen on 127.0.0.1: a free port the first time, the same one after ``stop``."""
+        self._ssl = ssl_context or self._ssl
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=ssl_context)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self._ssl)
         await site.start()
         self.port = int(self._runner.addresses[0][1])
 
-    async def close(self) -> None:
-        self._closing.set()
+    async def stop(self) -> None:
+        """Stop listening and close every connection (unreachable); ``start`` again later."""
         if self._runner is not None:
             await self._runner.cleanup()
+            self._runner = None
+
+    def reboot(self) -> None:
+        """The console restarts: every session is gone; configs and clients are stored."""
+        self.sessions.clear()
+
+    async def close(self) -> None:
+        self._closing.set()
+        await self.stop()
 
     def expire_sessions(self) -> None:
         self.sessions.clear()
@@ -142,6 +164,15 @@ class UniFiEmulator:
         path = request.path
         self._current = request
         self.requests.append((request.method, path, body))
+        name = f"{request.method} {path}"
+        self.faults.arrived(name)
+        if (fault := self.faults.answer_with()) is not None and (
+            faulty := await self._fault(request, fault)
+        ) is not None:
+            return faulty
+        return await self._route(request, path, body)
+
+    async def _route(self, request: web.Request, path: str, body: Any) -> web.StreamResponse:
         if path == "/":
             if self.unifi_os:
                 return web.Response(text="<html></html>", content_type="text/html")
@@ -182,7 +213,8 @@ class UniFiEmulator:
                     status=499,
                 )
             return self._v1_error("api.err.Ubic2faTokenRequired", 400)
-        token, csrf = secrets.token_hex(16), secrets.token_hex(8)
+        token = self.token_prefix + secrets.token_hex(16)
+        csrf = self.token_prefix + secrets.token_hex(8)
         self.sessions[token] = Session(body["username"], csrf)
         if self.unifi_os:
             response = web.json_response(fixture("aiounifi/login_unifios_response.json"))
@@ -222,7 +254,7 @@ class UniFiEmulator:
         else:
             response = await self._v1(path, body)
         if self.unifi_os and request.method != "GET":
-            session.csrf = secrets.token_hex(8)  # UniFi OS renews the token on writes
+            session.csrf = self.token_prefix + secrets.token_hex(8)  # renewed on writes
             response.headers["x-updated-csrf-token"] = session.csrf
         return response
 
@@ -376,6 +408,32 @@ class UniFiEmulator:
         if mode == "huge":
             return web.Response(body=b" " * (17 * 1024 * 1024), content_type="application/json")
         return web.json_response({"errorCode": 404, "message": "api.err.NotFound"}, status=404)
+
+    async def _fault(self, request: web.Request, fault: Fault) -> web.StreamResponse | None:
+        """The shared fault's answer; None (after the delay) to answer normally."""
+        if fault is Fault.DELAY:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.faults.delay)
+            return None
+        if fault is Fault.WRONG_SHAPE:
+            if "/v2/" in request.path:
+                return web.json_response({"data": ["not", "the", "shape"], "count": 3})
+            return web.json_response({"meta": {"rc": "ok"}, "data": {"not": "a list"}})
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if fault is Fault.CUT:
+            body = json.dumps({"meta": {"rc": "ok"}, "data": self.clients}).encode()
+            response.content_length = len(body)
+            await response.prepare(request)
+            await response.write(body[: len(body) // 2])
+            assert request.transport is not None
+            request.transport.close()
+            return response
+        response.enable_chunked_encoding()  # HUGE
+        await response.prepare(request)
+        for chunk in self.faults.huge(b'{"meta": {"rc": "ok"}, "data": [', b"]}"):
+            await response.write(chunk)
+        await response.write_eof()
+        return response
 
     @staticmethod
     def _ok(data: list[Any]) -> web.Response:

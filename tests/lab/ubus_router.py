@@ -2,13 +2,17 @@
 
   python -m tests.lab.ubus_router --socket PATH [--keep-flows]
   python -m tests.lab.ubus_router --listen ADDR:PORT [--hosts FILE] [--plugin] [--lifetime S]
+                                  [--state FILE]
 
 Serves `UbusEmulator` over a unix socket (or HTTP on ADDR:PORT), wired to this namespace's kernel: each
 request sees the real /proc/net/nf_conntrack, a committed firewall config becomes
 the `inet fw4` table (fw4.py), an address written to /proc/net/nf_conntrack deletes
 its conntrack entries (`--keep-flows`: ignored, the control case), and `nft --terse
 --json list ruleset` is the real one. `--hosts`: a JSON file {"hints": getHostHints,
-"leases": getDHCPLeases}; `--plugin`: the phonehome rpcd plugin is installed. Prints
+"leases": getDHCPLeases}; `--plugin`: the phonehome rpcd plugin is installed; `--state`:
+the committed UCI configs persist in FILE (JSON), as /etc/config does across a reboot:
+loaded at start when FILE exists (then fw4 applies them, as at boot), written on each
+commit before fw4 reloads. Without it they live in memory only. Prints
 "ready" once listening; exits when stdin closes, or after `--lifetime` seconds
 (MAX_LIFETIME); `--lifetime 0` (scripts/lab): stdin is not watched, it runs until
 SIGTERM or MAX_DETACHED seconds.
@@ -19,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -46,10 +51,33 @@ def keep_flows(address: str) -> None:
     """A kernel that ignores the write: established flows survive (the control case)."""
 
 
-def lab_emulator(cut_flows: bool) -> UbusEmulator:
-    """An emulator whose firewall, conntrack table and nft are this namespace's."""
+def load_state(emulator: UbusEmulator, path: Path) -> None:
+    """Take the committed configs an earlier run saved in `path`, if it saved any."""
+    if path.exists():
+        emulator.uci.update(json.loads(path.read_text()))
+
+
+def save_state(emulator: UbusEmulator, path: Path) -> None:
+    """Write the committed configs to `path` whole or not at all (a temporary file, renamed)."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(emulator.uci))
+    os.replace(temporary, path)
+
+
+def lab_emulator(cut_flows: bool, state: Path | None = None) -> UbusEmulator:
+    """An emulator whose firewall, conntrack table and nft are this namespace's; its
+    committed configs persist in `state` when given."""
     emulator = UbusEmulator()
-    emulator.firewall_applier = fw4.apply
+    if state is None:
+        emulator.firewall_applier = fw4.apply
+    else:
+        load_state(emulator, state)
+
+        def commit(sections: dict[str, dict[str, Any]]) -> None:
+            save_state(emulator, state)
+            fw4.apply(sections)
+
+        emulator.firewall_applier = commit
     emulator.conntrack_writer = fw4.delete_flows if cut_flows else keep_flows
     emulator.nft_ruleset = nft_ruleset
 
@@ -70,9 +98,10 @@ async def serve(  # noqa: PLR0913
     hosts: dict[str, Any] | None = None,
     plugin: bool = False,
     lifetime: float = MAX_LIFETIME,
+    state: Path | None = None,
 ) -> None:
-    """Apply the initial firewall, serve until stdin closes (or `lifetime`), clean up."""
-    emulator = lab_emulator(cut_flows)
+    """Apply the committed firewall, serve until stdin closes (or `lifetime`), clean up."""
+    emulator = lab_emulator(cut_flows, state)
     emulator.plugin_installed = plugin
     if hosts is not None:
         emulator.host_hints, emulator.dhcp_leases = hosts["hints"], hosts["leases"]
@@ -117,6 +146,7 @@ def main() -> None:
     parser.add_argument("--hosts", help="JSON file: host hints and DHCP leases")
     parser.add_argument("--plugin", action="store_true", help="the rpcd plugin is installed")
     parser.add_argument("--lifetime", type=float, default=MAX_LIFETIME)
+    parser.add_argument("--state", type=Path, help="JSON file: committed UCI across restarts")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)  # request errors go to stderr
     asyncio.run(
@@ -127,6 +157,7 @@ def main() -> None:
             hosts=json.loads(Path(args.hosts).read_text()) if args.hosts else None,
             plugin=args.plugin,
             lifetime=args.lifetime,
+            state=args.state,
         )
     )
 
