@@ -88,29 +88,30 @@ def store_data(hass_storage: dict[str, Any], entry: MockConfigEntry) -> dict[str
     return data
 
 
-def stored_quarantine(
-    hass_storage: dict[str, Any], entry: MockConfigEntry, end: datetime | None = None
+def stored_quarantines(
+    hass_storage: dict[str, Any], entry: MockConfigEntry, **quarantines: dict[str, Any]
 ) -> None:
-    """The camera quarantined since an hour before T0, as a previous run left it."""
+    """The entry's Store as a previous run left it, with these quarantines by MAC."""
     hass_storage[f"phonehome.{entry.entry_id}"] = {
         "version": 1,
         "minor_version": STORAGE_MINOR_VERSION,
         "key": f"phonehome.{entry.entry_id}",
-        "data": {
-            "analyzer": None,
-            "policies": {},
-            "allow": [],
-            "quarantines": {
-                CAMERA: {
-                    "name": SECTION,
-                    "addresses": ["192.168.1.20"],
-                    "flows_cut": True,
-                    "start": (T0 - timedelta(hours=1)).isoformat(),
-                    "end": end.isoformat() if end is not None else None,
-                }
-            },
-        },
+        "data": {"analyzer": None, "policies": {}, "allow": [], "quarantines": quarantines},
     }
+
+
+def stored_quarantine(
+    hass_storage: dict[str, Any], entry: MockConfigEntry, end: datetime | None = None
+) -> None:
+    """The camera quarantined since an hour before T0, as a previous run left it."""
+    camera = {
+        "name": SECTION,
+        "addresses": ["192.168.1.20"],
+        "flows_cut": True,
+        "start": (T0 - timedelta(hours=1)).isoformat(),
+        "end": end.isoformat() if end is not None else None,
+    }
+    stored_quarantines(hass_storage, entry, **{CAMERA: camera})
 
 
 def state(hass: HomeAssistant, entity_id: str) -> str:
@@ -293,7 +294,7 @@ async def test_a_quarantine_the_router_did_not_take_is_not_recorded(  # noqa: PL
         assert raised.value.translation_placeholders[placeholder]
     assert state(hass, SWITCH) == STATE_OFF
     assert CAMERA not in config_entry.runtime_data.coordinator.quarantines.active
-    assert f"phonehome.{config_entry.entry_id}" not in hass_storage  # nothing written
+    assert store_data(hass_storage, config_entry)["quarantines"] == {}  # the intent undone
     assert events == []
 
 
@@ -318,7 +319,7 @@ async def test_release_the_router_refuses_is_kept(
         ({"mac": TV}, "quarantine_refused_ha_host"),
         ({"mac": CAMERA}, "quarantine_refused_protected"),
         ({"mac": "00:11:22:33:44:55"}, "unknown_device"),
-        ({"mac": "not a mac"}, "unknown_device"),
+        ({"mac": "not a mac"}, "invalid_mac"),
         ({"device_id": "no such device"}, "unknown_device"),
         ({"entity_id": "sensor.no_such_sensor"}, "unknown_device"),
     ],
@@ -548,7 +549,7 @@ async def test_unreadable_stored_quarantine_is_dropped(
     assert "Ignoring unreadable stored quarantine" in caplog.text
 
 
-async def test_store_1_1_migrates_to_1_2(
+async def test_store_1_1_migrates_to_1_3(
     hass: HomeAssistant,
     config_entry: MockConfigEntry,
     lan: UbusEmulator,
@@ -557,7 +558,7 @@ async def test_store_1_1_migrates_to_1_2(
     stored(hass_storage, config_entry, policies={CAMERA: "monitor"})
     await setup(hass, config_entry)
     saved = hass_storage[f"phonehome.{config_entry.entry_id}"]
-    assert saved["minor_version"] == STORAGE_MINOR_VERSION == 2
+    assert saved["minor_version"] == STORAGE_MINOR_VERSION == 3
     assert saved["data"]["quarantines"] == {}
     assert saved["data"]["policies"] == {CAMERA: "monitor"}
     assert state(hass, "select.garage_camera_internet_policy") == "monitor"
