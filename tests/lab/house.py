@@ -223,8 +223,11 @@ def play_argv(beacons: list[Beacon], lifetime: float) -> list[str]:
     return python_argv("hosts", "play", f"{lifetime:g}", beacons_json(beacons))
 
 
-def ubus_argv(hints: Path, *, plugin: bool, lifetime: float) -> list[str]:
-    """The OpenWrt ubus emulator on the router's LAN address, over its real conntrack table."""
+def ubus_argv(
+    hints: Path, *, plugin: bool, lifetime: float, state: Path | None = None
+) -> list[str]:
+    """The OpenWrt ubus emulator on the router's LAN address, over its real conntrack table;
+    with `state`, its committed UCI configs persist there across restarts."""
     return python_argv(
         "ubus_router",
         "--listen",
@@ -234,6 +237,7 @@ def ubus_argv(hints: Path, *, plugin: bool, lifetime: float) -> list[str]:
         "--lifetime",
         f"{lifetime:g}",
         *(["--plugin"] if plugin else []),
+        *(["--state", str(state)] if state is not None else []),
     )
 
 

@@ -121,10 +121,8 @@ def play_background(lab: Lab, house: House) -> None:
         raise LabError(f"the background burst did not finish: {helper.stop()}")
 
 
-def ubus_entry(lab: Lab, house: House, directory: Path, *, plugin: bool) -> dict[str, Any]:
-    """The ubus emulator on the router's LAN address; the entry data a user would enter."""
-    hints, _ = write_router_data(directory)
-    start(lab, house, "router", ubus_argv(hints, plugin=plugin, lifetime=LIFETIME), "ubus")
+def ubus_data() -> dict[str, Any]:
+    """The entry data a user would enter for the ubus emulator on the router's LAN address."""
     return {
         CONF_ROUTER_KIND: ROUTER_KIND_OPENWRT,
         "host": ROUTER_LAN,
@@ -136,12 +134,8 @@ def ubus_entry(lab: Lab, house: House, directory: Path, *, plugin: bool) -> dict
     }
 
 
-def ssh_entry(lab: Lab, house: House, directory: Path) -> dict[str, Any]:
-    """sshd on the router's LAN address; entry data with the generated key and pinned host key."""
-    _, leases = write_router_data(directory)
-    server = sshd.prepare(directory / "ssh", ROUTER_LAN)
-    lab.start(house.router, server.argv(), "sshd", ends_on_eof=False)
-    sshd.wait_listening(house.router)
+def ssh_data(server: sshd.SshServer, leases: Path) -> dict[str, Any]:
+    """The entry data for sshd on the router's LAN address: its client key, pinned host key."""
     return {
         CONF_ROUTER_KIND: ROUTER_KIND_LINUX_SSH,
         "host": ROUTER_LAN,
@@ -151,6 +145,22 @@ def ssh_entry(lab: Lab, house: House, directory: Path) -> dict[str, Any]:
         CONF_HOST_KEY: server.host_key,
         CONF_LEASES_PATH: str(leases),
     }
+
+
+def ubus_entry(lab: Lab, house: House, directory: Path, *, plugin: bool) -> dict[str, Any]:
+    """The ubus emulator on the router's LAN address; the entry data a user would enter."""
+    hints, _ = write_router_data(directory)
+    start(lab, house, "router", ubus_argv(hints, plugin=plugin, lifetime=LIFETIME), "ubus")
+    return ubus_data()
+
+
+def ssh_entry(lab: Lab, house: House, directory: Path) -> dict[str, Any]:
+    """sshd on the router's LAN address; entry data with the generated key and pinned host key."""
+    _, leases = write_router_data(directory)
+    server = sshd.prepare(directory / "ssh", ROUTER_LAN)
+    lab.start(house.router, server.argv(), "sshd", ends_on_eof=False)
+    sshd.wait_listening(house.router)
+    return ssh_data(server, leases)
 
 
 def unifi_entry(lab: Lab, house: House, directory: Path) -> dict[str, Any]:
