@@ -35,6 +35,10 @@ from .const import (
 )
 from .core.activity import ActivityTracker, Destination, DeviceActivity
 from .core.analyzer import (
+    MAX_BASELINE,
+    MAX_BASELINE_TOTAL,
+    MAX_DESTINATIONS,
+    MAX_DESTINATIONS_TOTAL,
     AllowEntry,
     AnalysisResult,
     Analyzer,
@@ -272,6 +276,39 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
             "allow": [asdict(entry) for entry in self.allow],
             "quarantines": self.quarantines.export(),
         }
+
+    @property
+    def analyzer_state(self) -> dict[str, Any]:
+        """The analyzer's state as last exported under the lock (what the Store writes)."""
+        return self._analyzer_state
+
+    async def async_bounds(self) -> dict[str, dict[str, int]]:
+        """What the tracker and analyzer remember, their caps and what the caps dropped.
+
+        Read under the lock, between two polls' executor jobs.
+        """
+        async with self._lock:
+            analyzer, tracker = self.analyzer, self.tracker
+            return {
+                "baseline": {
+                    "entries": analyzer.baseline_entries,
+                    "limit": MAX_BASELINE_TOTAL,
+                    "device_limit": MAX_BASELINE,
+                    "dropped": analyzer.baseline_dropped,
+                },
+                "detection_window": {
+                    "entries": analyzer.destinations,
+                    "limit": MAX_DESTINATIONS_TOTAL,
+                    "device_limit": MAX_DESTINATIONS,
+                    "dropped": analyzer.destinations_dropped,
+                },
+                "activity_window": {
+                    "entries": tracker.destinations,
+                    "limit": tracker.max_total,
+                    "device_limit": tracker.max_destinations,
+                    "dropped": tracker.destinations_dropped,
+                },
+            }
 
     def _export_analyzer(self) -> None:
         """Keep the state to store in step with a change made outside a poll (under the lock)."""

@@ -65,6 +65,7 @@ async def async_get_config_entry_diagnostics(
         },
         "activity": {mac: _activity(activity) for mac, activity in sorted(state.activity.items())},
         "detection": _detection(data.coordinator),
+        "bounds": await data.coordinator.async_bounds(),
         "quarantines": {
             mac: {
                 **quarantine_data(quarantine),
@@ -78,7 +79,7 @@ async def async_get_config_entry_diagnostics(
 
 def _detection(coordinator: PhoneHomeCoordinator) -> dict[str, Any]:
     """Active findings and the analyzer's bounded state, per device."""
-    saved = coordinator.analyzer.export_state()["devices"]
+    saved = coordinator.analyzer_state["devices"]
     reports = coordinator.data.analysis.devices
     return {
         "allow_entries": len(coordinator.allow),

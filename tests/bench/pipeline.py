@@ -174,7 +174,12 @@ async def _in_home_assistant(  # noqa: PLR0915 - one sequence, read top to botto
             ubus = router.ubus
             payloads: list[bytes] = []
             trips = [0]
-            batch_raw, post = ubus.batch_raw, ubus._post
+            batch, batch_raw, post = ubus.batch, ubus.batch_raw, ubus._post
+
+            async def capture_first(*args: Any, **kwargs: Any) -> Any:
+                results = await batch(*args, **kwargs)  # the first page comes with the count
+                payloads.extend(result.raw for result in results if result.raw is not None)
+                return results
 
             async def capture(*args: Any, **kwargs: Any) -> list[bytes]:
                 got: list[bytes] = await batch_raw(*args, **kwargs)
@@ -186,7 +191,7 @@ async def _in_home_assistant(  # noqa: PLR0915 - one sequence, read top to botto
                 answer: bytes = await post(*args, **kwargs)
                 return answer
 
-            ubus.batch_raw, ubus._post = capture, count
+            ubus.batch, ubus.batch_raw, ubus._post = capture_first, capture, count
             timed = Timed()
             coordinator.async_update_listeners = timed.wrap(coordinator.async_update_listeners)
             writes = [0]

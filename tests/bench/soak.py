@@ -199,6 +199,10 @@ class Checkpoint:
     store_mb: float
     destinations: int
     """Destinations the tracker remembers, all devices."""
+    baseline: int
+    """Baseline keys the analyzer remembers, all devices."""
+    baseline_dropped: int
+    """Baseline keys its total cap dropped so far, least recently learned first."""
     fresh: int
     """Never-seen destinations the table has handed out so far."""
     wall_s: float
@@ -292,7 +296,9 @@ async def run(  # noqa: PLR0913
                 hour=(poll + 1) // HOUR,
                 memory_mb=round(deep_size(coordinator.tracker, coordinator.analyzer) / MB, 2),
                 store_mb=round(size / MB, 3),
-                destinations=sum(len(seen) for seen in coordinator.tracker._seen.values()),
+                destinations=coordinator.tracker.destinations,
+                baseline=coordinator.analyzer.baseline_entries,
+                baseline_dropped=coordinator.analyzer.baseline_dropped,
                 fresh=churn.fresh,
                 wall_s=round(time.perf_counter() - started, 1),
             )
@@ -354,11 +360,14 @@ async def _standalone(args: argparse.Namespace) -> SoakResult:
 
 
 def _iter_table(result: SoakResult) -> Iterator[str]:
-    yield f"{'hour':>5}{'memory MB':>11}{'store MB':>10}{'destinations':>14}{'new hosts':>11}{'wall s':>8}"
+    yield (
+        f"{'hour':>5}{'memory MB':>11}{'store MB':>10}{'destinations':>14}{'baseline':>10}"
+        f"{'dropped':>10}{'new hosts':>11}{'wall s':>8}"
+    )
     for c in result.checkpoints:
         yield (
             f"{c.hour:>5}{c.memory_mb:>11.2f}{c.store_mb:>10.3f}{c.destinations:>14,}"
-            f"{c.fresh:>11,}{c.wall_s:>8.0f}"
+            f"{c.baseline:>10,}{c.baseline_dropped:>10,}{c.fresh:>11,}{c.wall_s:>8.0f}"
         )
 
 

@@ -1,8 +1,9 @@
 """The 24-hour soak (simulated time) in a Home Assistant test instance (marked slow).
 
 See tests/bench/soak.py for what it does; ``scripts/bench soak`` runs the same soak
-outside pytest and prints every hour's figures. PHONEHOME_SOAK_POLLS shortens it
-(e.g. 720 polls: two simulated hours) when working on it.
+outside pytest and prints every hour's figures. It runs by default (``-m "not slow"``
+leaves it out); PHONEHOME_SOAK_POLLS shortens it (e.g. 720 polls: two simulated
+hours) when working on it.
 """
 
 import os
@@ -15,17 +16,7 @@ from tests.bench import soak
 from tests.bench.harness import entry_for
 from tests.emulators.ubus import UbusEmulator
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        "PHONEHOME_SOAK_POLLS" not in os.environ,
-        reason=(
-            "opt-in (PHONEHOME_SOAK_POLLS=8640) until issue 10 bounds the analyzer's "
-            "baselines in total: today memory grows past 10 % after hour 1 and the Store "
-            "file past 5 MB, and the full soak takes over half an hour"
-        ),
-    ),
-]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

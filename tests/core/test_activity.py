@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from custom_components.phonehome.core.activity import ActivityTracker, Destination
+from custom_components.phonehome.core.activity import ActivityTracker, Destination, DeviceActivity
 from custom_components.phonehome.core.conntrack import parse_proc
 from custom_components.phonehome.core.model import Flow
 from custom_components.phonehome.routers.base import LanDevice
@@ -236,3 +236,65 @@ def test_country_is_looked_up_once_per_new_destination() -> None:
     countries = {d.ip: d.country for d in activity[CAMERA.mac].destinations}
     assert countries == {"203.0.113.5": "CN", "203.0.113.6": None}
     assert sorted(asked) == ["203.0.113.5", "203.0.113.6"]
+
+
+def test_destinations_are_capped_in_total_oldest_first() -> None:
+    tracker = ActivityTracker(WINDOW, max_total=3)
+    sources = ("192.168.1.20", "192.168.1.21", "192.168.1.20", "192.168.1.21")
+    for n, source in enumerate(sources):
+        line = udp(source, f"203.0.113.{n + 1}", 10001)
+        activity = tracker.update(flows(line), DEVICES, T0 + timedelta(seconds=n))
+    assert [d.ip for d in activity[CAMERA.mac].destinations] == ["203.0.113.3"]
+    assert [d.ip for d in activity[TV.mac].destinations] == ["203.0.113.4", "203.0.113.2"]
+    assert (tracker.destinations, tracker.destinations_dropped) == (3, 1)
+
+
+def test_the_total_cap_can_empty_a_device() -> None:
+    tracker = ActivityTracker(WINDOW, max_total=1)
+    tracker.update(flows(udp("192.168.1.20", "203.0.113.1", 10001)), DEVICES, T0)
+    later = T0 + timedelta(seconds=10)
+    activity = tracker.update(flows(tcp("192.168.1.21", "198.51.100.7", 443)), DEVICES, later)
+    assert activity[CAMERA.mac].destinations == ()
+    assert activity[CAMERA.mac].last_internet_contact == T0
+    assert [d.ip for d in activity[TV.mac].destinations] == ["198.51.100.7"]
+    assert tracker.destinations_dropped == 1
+
+
+def test_the_per_device_cap_counts_what_it_drops() -> None:
+    tracker = ActivityTracker(WINDOW, max_destinations=2)
+    lines = [udp("192.168.1.20", f"203.0.113.{n}", 10001) for n in range(1, 5)]
+    activity = tracker.update(flows(*lines), DEVICES, T0)
+    assert activity[CAMERA.mac].internet_hosts == 2
+    assert (tracker.destinations, tracker.destinations_dropped) == (2, 2)
+
+
+def test_a_poll_s_activity_keeps_its_values_after_the_next_poll() -> None:
+    tracker = ActivityTracker(WINDOW)
+    line = udp("192.168.1.20", "203.0.113.5", 10001, packets=2)
+    before = tracker.update(flows(line), DEVICES, T0)[CAMERA.mac]
+    later = T0 + timedelta(minutes=1)
+    tracker.update(flows(udp("192.168.1.20", "203.0.113.5", 10001, packets=5)), DEVICES, later)
+    tracker.update(flows(udp("192.168.1.20", "203.0.113.6", 10001)), DEVICES, later)
+    assert before.destinations == (Destination("203.0.113.5", 10001, 17, T0, T0, 120, None),)
+    assert before.internet_hosts == 1
+
+
+def test_device_activity_compares_and_prints_like_a_dataclass() -> None:
+    activity = ActivityTracker(WINDOW).update(flows(TCP6), DEVICES, T0)[TV.mac]
+    same = DeviceActivity(TV.mac, 1, 1, T0, activity.destinations)
+    assert activity == same
+    assert activity != DeviceActivity(TV.mac, 1, 1, None, activity.destinations)
+    assert activity != "tv"
+    assert repr(same) == (
+        "DeviceActivity(mac='c0:ff:ee:00:00:02', internet_hosts=1, internet_connections=1, "
+        f"last_internet_contact={T0!r}, destinations={activity.destinations!r})"
+    )
+
+
+def test_expiry_survives_the_clock_going_back() -> None:
+    tracker = ActivityTracker(WINDOW)
+    ahead = T0 + timedelta(hours=1)
+    tracker.update(flows(udp("192.168.1.20", "203.0.113.1", 10001)), DEVICES, ahead)
+    tracker.update(flows(udp("192.168.1.20", "203.0.113.2", 10001)), DEVICES, T0)  # set back
+    camera = tracker.update([], DEVICES, T0 + timedelta(minutes=16))[CAMERA.mac]
+    assert [d.ip for d in camera.destinations] == ["203.0.113.1"]

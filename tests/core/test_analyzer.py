@@ -390,6 +390,128 @@ def test_baseline_is_capped_oldest_first(monkeypatch: pytest.MonkeyPatch) -> Non
     ]
 
 
+def learning(macs: Iterable[str]) -> Analyzer:
+    return make(policies=dict.fromkeys(macs, "learn"))
+
+
+def test_baselines_are_capped_in_total_least_recently_learned_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(analyzer_module, "MAX_BASELINE_TOTAL", 3)
+    analyzer = learning([TV, PHONE])
+    sources = ("192.168.1.21", "192.168.1.22", "192.168.1.21", "192.168.1.22", "192.168.1.21")
+    for n, source in enumerate(sources):
+        line = tcp(source, f"198.51.{n}.1", 443)
+        analyzer.update(flows(line), OWNERS, T0 + timedelta(seconds=n))
+        if n == 2:
+            assert (analyzer.baseline_entries, analyzer.baseline_dropped) == (3, 0)
+    saved = analyzer.export_state()["devices"]
+    assert [key[0] for key in saved[TV]["baseline"]] == ["198.51.2.0/24", "198.51.4.0/24"]
+    assert [key[0] for key in saved[PHONE]["baseline"]] == ["198.51.3.0/24"]
+    assert (analyzer.baseline_entries, analyzer.baseline_dropped) == (3, 2)
+
+
+def test_a_key_learned_again_is_the_last_to_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(analyzer_module, "MAX_BASELINE", 2)
+    analyzer = learning([TV])
+    first = tcp("192.168.1.21", "198.51.1.1", 443)
+    analyzer.update(flows(first), OWNERS, T0)
+    analyzer.update(
+        flows(tcp("192.168.1.21", "198.51.2.1", 443)), OWNERS, T0 + timedelta(seconds=1)
+    )
+    analyzer.update(flows(first), OWNERS, T0 + timedelta(minutes=30))  # a new window record
+    analyzer.update(flows(tcp("192.168.1.21", "198.51.3.1", 443)), OWNERS, T0 + timedelta(hours=1))
+    (saved,) = [d for m, d in analyzer.export_state()["devices"].items() if m == TV]
+    assert [key[0] for key in saved["baseline"]] == ["198.51.1.0/24", "198.51.3.0/24"]
+    assert analyzer.baseline_dropped == 1
+
+
+def test_a_key_the_total_cap_drops_is_new_again_after_learning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(analyzer_module, "MAX_BASELINE_TOTAL", 1)
+    analyzer = learning([TV, PHONE])
+    tv = tcp("192.168.1.21", "198.51.1.1", 443)
+    analyzer.update(flows(tv), OWNERS, T0)
+    assert kinds(analyzer.update(flows(tv), OWNERS, LATER), TV) == set()
+    analyzer.reset_baseline(PHONE, LATER)
+    phone = tcp("192.168.1.22", "198.51.2.1", 443)
+    result = analyzer.update(flows(tv, phone), OWNERS, LATER + timedelta(seconds=30))
+    assert kinds(result, TV) == {"new_destination"}
+    assert analyzer.baseline_dropped == 1
+
+
+def test_import_keeps_the_total_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    saved = learning([TV, PHONE])
+    lines = (tcp("192.168.1.21", "198.51.1.1", 443), tcp("192.168.1.22", "198.51.2.1", 443))
+    saved.update(flows(*lines), OWNERS, T0)
+    monkeypatch.setattr(analyzer_module, "MAX_BASELINE_TOTAL", 1)
+    restored = learning([TV, PHONE])
+    restored.import_state(json.loads(json.dumps(saved.export_state())))
+    assert (restored.baseline_entries, restored.baseline_dropped) == (1, 1)
+
+
+def test_window_destinations_are_capped_per_device_and_in_total(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(analyzer_module, "MAX_DESTINATIONS", 2)
+    monkeypatch.setattr(analyzer_module, "MAX_DESTINATIONS_TOTAL", 3)
+    analyzer = make(policies={TV: "local_only", PHONE: "local_only"})
+    for n in range(3):
+        line = tcp("192.168.1.21", f"198.51.100.{n}", 443)
+        analyzer.update(flows(line), OWNERS, T0 + timedelta(seconds=n))
+    assert (analyzer.destinations, analyzer.destinations_dropped) == (2, 1)
+    for n in range(2):
+        line = tcp("192.168.1.22", f"203.0.113.{n}", 443)
+        result = analyzer.update(flows(line), OWNERS, T0 + timedelta(seconds=10 + n))
+    assert (analyzer.destinations, analyzer.destinations_dropped) == (3, 2)
+    tv = finding(result, TV, "local_only_violation")
+    assert [d.ip for d in tv.destinations] == ["198.51.100.2"]
+    phone = finding(result, PHONE, "local_only_violation")
+    assert [d.ip for d in phone.destinations] == ["203.0.113.0", "203.0.113.1"]
+
+
+def test_unreplied_attempts_outlive_destinations_the_total_cap_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(analyzer_module, "MAX_DESTINATIONS_TOTAL", 2)
+    analyzer = make(policies=MONITOR)
+    analyzer.update(flows(foscam()), OWNERS, T0)
+    later = T0 + timedelta(seconds=30)
+    lines = (tcp("192.168.1.21", "198.51.1.1", 443), tcp("192.168.1.21", "198.51.2.1", 443))
+    result = analyzer.update(flows(*lines), OWNERS, later)
+    assert analyzer.destinations_dropped == 4
+    found = finding(result, CAMERA, "unreplied_attempts")
+    assert (found.count, found.first_seen, found.last_seen) == (24, T0, T0)
+
+
+def test_allowing_one_destination_keeps_the_others_findings() -> None:
+    analyzer = make(policies={TV: "local_only"})
+    lines = (tcp("192.168.1.21", "198.51.1.1", 443), tcp("192.168.1.21", "198.51.2.1", 443))
+    analyzer.update(flows(*lines), OWNERS, T0)
+    allow = (AllowEntry("198.51.2.0/24", mac=TV),)
+    analyzer.apply_settings(replace(analyzer.settings, allow=allow))
+    result = analyzer.update([], OWNERS, T0 + timedelta(seconds=30))
+    found = finding(result, TV, "local_only_violation")
+    assert [d.ip for d in found.destinations] == ["198.51.1.1"]
+
+
+def test_export_rebuilds_only_the_devices_that_changed() -> None:
+    analyzer = make(policies={CAMERA: "monitor", TV: "learn"})
+    tv = tcp("192.168.1.21", "198.51.1.1", 443)
+    analyzer.update(flows(foscam(), tv), OWNERS, T0)
+    before = analyzer.export_state()["devices"]
+    analyzer.update(flows(foscam(), tv), OWNERS, T0 + timedelta(seconds=30))
+    same = analyzer.export_state()["devices"]
+    assert same[CAMERA] is before[CAMERA]  # the same findings are active: nothing to store
+    assert same[TV] is before[TV]
+    learned = tcp("192.168.1.21", "198.51.2.1", 443)
+    analyzer.update(flows(tv, learned), OWNERS, T0 + timedelta(minutes=16))
+    after = analyzer.export_state()["devices"]
+    assert after[CAMERA]["findings"] == []
+    assert len(after[TV]["baseline"]) == 2
+
+
 # ---------------------------------------------------------------- shared_p2p_server
 
 
@@ -480,6 +602,14 @@ def test_recurring_destination_after_expiry_starts_a_fresh_first_seen() -> None:
     later = T0 + timedelta(minutes=30)
     result = analyzer.update(flows(foscam()), OWNERS, later)
     assert finding(result, CAMERA, "signature").first_seen == later
+
+
+def test_expiry_survives_the_clock_going_back() -> None:
+    analyzer = make(policies={TV: "local_only"})
+    analyzer.update([], OWNERS, T0 + timedelta(hours=1))  # the devices are known from then
+    analyzer.update(flows(tcp("192.168.1.21", "198.51.1.1", 443)), OWNERS, T0)  # set back
+    assert analyzer.update([], OWNERS, T0 + timedelta(minutes=16)).devices[TV].findings == ()
+    assert analyzer.destinations == 0
 
 
 def test_flows_of_unknown_sources_are_ignored() -> None:

@@ -302,7 +302,7 @@ async def test_reset_button_learns_the_device_again(
     now = datetime.now(UTC)
     saved = analyzer.export_state()["devices"][TV]
     assert saved["first_seen"] == now.isoformat()
-    assert saved["baseline"] == [["198.51.100.0/24", 443, 6]]
+    assert saved["baseline"] == [("198.51.100.0/24", 443, 6)]
     await flush_store(hass, freezer)
     on_disk = hass_storage[f"phonehome.{config_entry.entry_id}"]["data"]["analyzer"]
     assert on_disk["devices"][TV]["first_seen"] == now.isoformat()

@@ -5,9 +5,11 @@ traffic when its destination scope is one of ``INTERNET_SCOPES``. Everything els
 (LAN to LAN, multicast, flows from addresses no device holds) is ignored.
 """
 
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import itemgetter
 from typing import Final
 
 from ..routers.base import LanDevice
@@ -16,9 +18,17 @@ from .geo import CountryLookup, unknown_country
 from .model import Flow
 
 DEFAULT_MAX_DESTINATIONS: Final = 256
+"""Per device: a busy phone or PC reaches 100-200 hosts in 15 minutes; a few hundred
+more only come from scanners and P2P swarms, which 256 already shows plainly."""
+DEFAULT_MAX_TOTAL: Final = 131_072
+"""All devices together: 256 each for 512 devices, the small office this integration
+is sized for (a house has 20-60). About 150 bytes each, so at most ~20 MB."""
 
 type DestinationKey = tuple[str, int | None, int]
 """(remote ip, destination port, protocol number)."""
+type _Record = tuple[datetime, datetime, int | None, str | None]
+"""(first_seen, last_seen, bytes, country): replaced on each sighting, never changed, so
+the DeviceActivity of an earlier poll can still read it while the next poll folds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +46,23 @@ class Destination:
     """ISO 3166 alpha-2 code of the remote IP, None when unknown."""
 
 
-@dataclass(frozen=True, slots=True)
 class DeviceActivity:
-    """A LAN device's internet activity as of the latest poll."""
+    """A LAN device's internet activity as of the latest poll (immutable).
+
+    The tracker hands over its records as they are; ``destinations`` builds and sorts
+    them on first read, as only a few readers (the top-10 attribute, get_report,
+    diagnostics) need them and most polls have none.
+    """
+
+    __slots__ = (
+        "_destinations",
+        "_keys",
+        "_records",
+        "internet_connections",
+        "internet_hosts",
+        "last_internet_contact",
+        "mac",
+    )
 
     mac: str
     internet_hosts: int
@@ -47,46 +71,128 @@ class DeviceActivity:
     """Internet connections (kernel entries: the sum of ``Flow.connections``) in the latest poll."""
     last_internet_contact: datetime | None
     """The latest poll time at which it had an internet flow."""
-    destinations: tuple[Destination, ...]
-    """Newest first (last_seen, then bytes, descending)."""
+
+    def __init__(
+        self,
+        mac: str,
+        internet_hosts: int,
+        internet_connections: int,
+        last_internet_contact: datetime | None,
+        destinations: tuple[Destination, ...] = (),
+    ) -> None:
+        """``destinations`` newest first, as the ``destinations`` property returns them."""
+        self.mac = mac
+        self.internet_hosts = internet_hosts
+        self.internet_connections = internet_connections
+        self.last_internet_contact = last_internet_contact
+        self._destinations: tuple[Destination, ...] | None = destinations
+        self._keys: tuple[DestinationKey, ...] = ()
+        self._records: tuple[_Record, ...] = ()
+
+    @classmethod
+    def _of_records(
+        cls,
+        mac: str,
+        hosts: int,
+        connections: int,
+        last_contact: datetime | None,
+        seen: dict[DestinationKey, _Record],
+    ) -> "DeviceActivity":
+        """The activity over a copy of the tracker's records (two tuples: no copy per record)."""
+        activity = cls(mac, hosts, connections, last_contact)
+        activity._destinations = None
+        activity._keys = tuple(seen)
+        activity._records = tuple(seen.values())
+        return activity
+
+    @property
+    def destinations(self) -> tuple[Destination, ...]:
+        """Newest first (last_seen, then bytes, descending)."""
+        if self._destinations is None:
+            pairs = zip(self._keys, self._records, strict=True)
+            ordered = sorted(pairs, key=_record_order, reverse=True)
+            self._destinations = tuple(
+                Destination(ip, port, protocol, first, last, total, country)
+                for (ip, port, protocol), (first, last, total, country) in ordered
+            )
+            self._keys, self._records = (), ()
+        return self._destinations
+
+    def _fields(self) -> tuple[object, ...]:
+        return (
+            self.mac,
+            self.internet_hosts,
+            self.internet_connections,
+            self.last_internet_contact,
+            self.destinations,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when every field is."""
+        if not isinstance(other, DeviceActivity):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        """Like a dataclass's."""
+        return (
+            f"DeviceActivity(mac={self.mac!r}, internet_hosts={self.internet_hosts!r}, "
+            f"internet_connections={self.internet_connections!r}, "
+            f"last_internet_contact={self.last_internet_contact!r}, "
+            f"destinations={self.destinations!r})"
+        )
 
 
-class _Seen:
-    """Mutable per-destination record; only the tracker holds it."""
-
-    __slots__ = ("bytes", "country", "first_seen", "last_seen")
-
-    def __init__(self, seen_at: datetime, total: int | None, country: str | None) -> None:
-        self.first_seen = seen_at
-        self.last_seen = seen_at
-        self.bytes = total
-        self.country = country
+_last_seen: Final = itemgetter(1)
 
 
-def _sort_key(destination: Destination) -> tuple[datetime, int]:
-    return destination.last_seen, destination.bytes or 0
+def _record_order(item: tuple[DestinationKey, _Record]) -> tuple[datetime, int]:
+    record = item[1]
+    return record[1], record[2] or 0
 
 
 class ActivityTracker:
-    """Per-device internet destinations over a rolling window; not thread-safe, call one at a time."""
+    """Per-device internet destinations over a rolling window; not thread-safe, call one at a time.
+
+    Per poll the work follows the flows: each flow replaces its destination's record
+    (a small tuple); a device's records are scanned for expiry only once its oldest
+    may have left the window; ``DeviceActivity`` sorts its destinations only when read.
+    """
 
     def __init__(
         self,
         window: timedelta,
         max_destinations: int = DEFAULT_MAX_DESTINATIONS,
         country_of: CountryLookup = unknown_country,
+        max_total: int = DEFAULT_MAX_TOTAL,
     ) -> None:
         self.window = window
         self.max_destinations = max_destinations
+        self.max_total = max_total
         self.country_of = country_of
-        self._seen: dict[str, dict[DestinationKey, _Seen]] = {}
+        self.destinations_dropped = 0
+        """Destinations dropped by the caps (not by the window) since start."""
+        self._seen: dict[str, dict[DestinationKey, _Record]] = {}
+        self._oldest: dict[str, datetime] = {}
+        """Per device, no later than its oldest record's last_seen."""
         self._last_contact: dict[str, datetime] = {}
+        self._hosts: dict[str, int] = {}
+        """Per device, distinct remote IPs, while its set of destinations stays the same."""
+
+    @property
+    def destinations(self) -> int:
+        """Destinations remembered now, all devices."""
+        return sum(map(len, self._seen.values()))
 
     def forget(self, macs: Iterable[str]) -> None:
         """Drop everything remembered about these devices (gone for good)."""
         for mac in macs:
             self._seen.pop(mac, None)
+            self._oldest.pop(mac, None)
             self._last_contact.pop(mac, None)
+            self._hosts.pop(mac, None)
 
     def update(
         self, flows: list[Flow], devices: dict[str, LanDevice], now: datetime
@@ -98,84 +204,99 @@ class ActivityTracker:
                 owner[address] = mac
             for address in device.ipv6:
                 owner[address] = mac
-
-        poll, connections = _per_device(flows, owner)
-
-        country_of = self.country_of
-        for mac, per_device in poll.items():
-            seen = self._seen.setdefault(mac, {})
-            for key, total in per_device.items():
-                record = seen.get(key)
-                if record is None:
-                    seen[key] = _Seen(now, total, country_of(key[0]))
-                else:
-                    record.last_seen = now
-                    record.bytes = total
+        connections = self._fold(flows, owner, now)
+        oldest = self._oldest
+        for mac in connections:
             self._last_contact[mac] = now
-
-        cutoff = now - self.window
+            oldest[mac] = min(oldest[mac], now)  # the clock may have gone back
+        self._expire(now - self.window)
+        self._cap_total()
+        seen_of, last_contact, hosts = self._seen.get, self._last_contact.get, self._hosts
         result: dict[str, DeviceActivity] = {}
         for mac in devices.keys() | self._seen.keys():
-            result[mac] = self._activity(mac, cutoff, connections.get(mac, 0))
+            seen = seen_of(mac)
+            if not seen:
+                result[mac] = DeviceActivity(mac, 0, connections.get(mac, 0), last_contact(mac))
+                continue
+            if mac not in hosts:
+                hosts[mac] = len({ip for ip, _, _ in seen})
+            result[mac] = DeviceActivity._of_records(
+                mac, hosts[mac], connections.get(mac, 0), last_contact(mac), seen
+            )
         return result
 
-    def _activity(self, mac: str, cutoff: datetime, connections: int) -> DeviceActivity:
-        """Expire, cap and summarise one device's destinations."""
-        seen = self._seen.get(mac)
-        destinations: list[Destination] = []
-        if seen is not None:
-            for key in [key for key, record in seen.items() if record.last_seen < cutoff]:
-                del seen[key]
-            if len(seen) > self.max_destinations:
-                oldest = sorted(seen, key=lambda key: seen[key].last_seen)
-                for key in oldest[: len(seen) - self.max_destinations]:
+    def _fold(self, flows: list[Flow], owner: dict[str, str], now: datetime) -> dict[str, int]:
+        """Replace each flow's destination record; returns connections per device."""
+        connections: dict[str, int] = {}
+        internet = INTERNET_SCOPES
+        owner_of = owner.get
+        every = self._seen
+        country_of = self.country_of
+        hosts = self._hosts
+        for flow in flows:
+            if flow.dst_scope not in internet:
+                continue
+            mac = owner_of(flow.src)
+            if mac is None:
+                continue
+            connections[mac] = connections.get(mac, 0) + flow.connections
+            seen = every.get(mac)
+            if seen is None:
+                seen = every[mac] = {}
+                self._oldest[mac] = now
+            key = (flow.dst, flow.dport, flow.protocol)
+            record = seen.get(key)
+            total = flow.total_bytes
+            if record is None:
+                seen[key] = (now, now, total, country_of(flow.dst))
+                hosts.pop(mac, None)
+                continue
+            if record[1] == now:  # another flow to it in this poll: sum
+                before = record[2]
+                if total is None:
+                    total = before
+                elif before is not None:
+                    total += before
+            seen[key] = (record[0], now, total, record[3])
+        return connections
+
+    def _expire(self, cutoff: datetime) -> None:
+        """Drop records out of the window, then the oldest beyond the per-device cap."""
+        cap = self.max_destinations
+        oldest = self._oldest
+        for mac, seen in list(self._seen.items()):
+            if oldest[mac] < cutoff:
+                expired = [key for key, record in seen.items() if record[1] < cutoff]
+                for key in expired:
                     del seen[key]
+                if expired:
+                    self._hosts.pop(mac, None)
+            if len(seen) > cap:
+                self._hosts.pop(mac, None)
+                ordered = sorted(seen, key=lambda key: seen[key][1])  # oldest first
+                for key in ordered[: len(seen) - cap]:
+                    del seen[key]
+                    self.destinations_dropped += 1
             if not seen:
-                del self._seen[mac]
-            destinations = [
-                Destination(
-                    ip,
-                    port,
-                    protocol,
-                    record.first_seen,
-                    record.last_seen,
-                    record.bytes,
-                    record.country,
-                )
-                for (ip, port, protocol), record in seen.items()
-            ]
-            destinations.sort(key=_sort_key, reverse=True)
-        return DeviceActivity(
-            mac=mac,
-            internet_hosts=len({destination.ip for destination in destinations}),
-            internet_connections=connections,
-            last_internet_contact=self._last_contact.get(mac),
-            destinations=tuple(destinations),
+                del self._seen[mac], oldest[mac]
+            elif oldest[mac] < cutoff:
+                oldest[mac] = min(map(_last_seen, seen.values()))
+
+    def _cap_total(self) -> None:
+        """Drop the oldest records of all devices beyond ``max_total``."""
+        excess = self.destinations - self.max_total
+        if excess <= 0:
+            return
+        every = self._seen
+        victims = heapq.nsmallest(
+            excess,
+            ((record[1], mac, key) for mac, seen in every.items() for key, record in seen.items()),
+            key=itemgetter(0),
         )
-
-
-def _per_device(
-    flows: list[Flow], owner: dict[str, str]
-) -> tuple[dict[str, dict[DestinationKey, int | None]], dict[str, int]]:
-    """One poll's internet flows by device: bytes per destination, and the connection count."""
-    poll: dict[str, dict[DestinationKey, int | None]] = {}
-    connections: dict[str, int] = {}
-    internet = INTERNET_SCOPES
-    for flow in flows:
-        if flow.dst_scope not in internet:
-            continue
-        mac = owner.get(flow.src)
-        if mac is None:
-            continue
-        connections[mac] = connections.get(mac, 0) + flow.connections
-        per_device = poll.setdefault(mac, {})
-        key = (flow.dst, flow.dport, flow.protocol)
-        total = flow.total_bytes
-        if key in per_device:
-            before = per_device[key]
-            if total is None:
-                total = before
-            elif before is not None:
-                total += before
-        per_device[key] = total
-    return poll, connections
+        for _, mac, key in victims:
+            seen = every[mac]
+            del seen[key]
+            self._hosts.pop(mac, None)
+            if not seen:
+                del every[mac], self._oldest[mac]
+        self.destinations_dropped += excess

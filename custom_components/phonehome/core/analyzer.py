@@ -9,20 +9,25 @@ of ``routers`` (the mapping is all the analyzer needs of a LanDevice).
 The first pass over the flows does a few dict operations per flow: it sums
 ``Flow.connections`` per (device, remote ip, port, protocol) and remembers the
 unreplied entries. The rules then run per device over its destinations in the
-window, a much smaller set.
+window, a much smaller set, sorted into rule groups again only after the device's
+destinations, baseline or settings changed. Everything remembered is capped per
+device and in total (MAX_* below), least recently seen or learned first.
 
 ``unreplied_attempts`` counts only flows with ``replied is False``. Sources that
 drop the kernel's flags (LuCI's getConntrackList) give ``replied is None``; those
 flows never count, so the rule is silent on such routers rather than wrong.
 """
 
+import heapq
 import ipaddress
 import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import lru_cache
+from operator import itemgetter
 from socket import AF_INET6, inet_ntop, inet_pton
+from types import MappingProxyType
 from typing import Any, Final, Literal, NamedTuple, Protocol
 
 from .addresses import INTERNET_SCOPES
@@ -44,6 +49,20 @@ DNS_PORTS: Final = {(UDP, 53), (TCP, 53), (TCP, 853), (UDP, 853)}
 """Plain DNS, DNS over TLS, and DNS over QUIC (RFC 9250, UDP 853)."""
 
 MAX_BASELINE: Final = 4096
+"""Baseline keys per device: a phone or PC learns a few hundred (/24, port) pairs a
+day; 4096 leaves room for a busy one without letting one device fill the total."""
+MAX_BASELINE_TOTAL: Final = 32_768
+"""Baseline keys of all devices together: ~650 each for a house of 50 devices (a phone
+learns a few hundred in a day), 65 each for a 500-device office, where the least
+recently learned go first. 25 bytes each in the Store file (under 1 MB) and about
+150 in memory (5 MB); an office that learns more than that churns it within the
+first hour, so memory stays flat from then on."""
+MAX_DESTINATIONS: Final = 4096
+"""Destinations in the window per device: far more than any rule needs to fire."""
+MAX_DESTINATIONS_TOTAL: Final = 262_144
+"""Destinations in the window, all devices: the biggest conntrack table the
+integration reads (262,144 entries) gives at most this many in one poll, so a single
+poll never overflows it; churn beyond it drops the least recently seen first."""
 MAX_ATTEMPTS: Final = 4096
 """Unreplied entries remembered per device: enough to pass any sane threshold."""
 MAX_LISTED: Final = 20
@@ -62,6 +81,8 @@ type FindingKind = Literal[
 ]
 type _DestKey = tuple[str, int | None, int]
 type _BaselineKey = tuple[str, int | None, int]
+type _AttemptKey = tuple[str, int | None, int, int | None]
+"""(remote ip, port, protocol, source port)."""
 P2P_KINDS: Final = frozenset({"signature", "p2p_fanout"})
 
 
@@ -164,6 +185,10 @@ class AnalysisResult:
     """Findings that appeared in this update (not re-announced while they stay active)."""
 
 
+_NO_PORTS: Final[Mapping[int | None, int]] = MappingProxyType({})
+"""A destination's ports until its first UDP packet count (most never have one)."""
+
+
 class _Dest:
     __slots__ = ("count", "first_seen", "last_seen", "ports", "sends")
 
@@ -173,19 +198,66 @@ class _Dest:
         self.count = count
         self.sends = 0
         """UDP packets sent, counted across polls from the entries' packet counters."""
-        self.ports: dict[int | None, int] = {}
+        self.ports: Mapping[int | None, int] = _NO_PORTS
         """Packets sent so far by each entry (by source port) at the last poll."""
 
 
+class _Groups:
+    """A device's destinations sorted by the rules they matter to.
+
+    Depends only on which destinations are in the window, the baseline and the
+    settings, so it is kept until one of them changes (``_Device.groups = None``).
+    """
+
+    __slots__ = (
+        "dns",
+        "learning_over",
+        "listed",
+        "new_destinations",
+        "signatures",
+        "udp",
+        "udp_by_port",
+    )
+
+    def __init__(self, learning_over: bool) -> None:
+        self.learning_over = learning_over
+        self.udp_by_port: dict[int | None, list[_DestKey]] = {}
+        self.signatures: dict[str, tuple[Signature, list[_DestKey]]] = {}
+        self.dns: list[_DestKey] = []
+        self.new_destinations: list[_DestKey] = []
+        self.udp: set[tuple[str, int | None]] = set()
+        """(ip, port) of every UDP destination: what shared_p2p_server looks for."""
+        self.listed: dict[tuple[FindingKind, str], tuple[FindingDestination, ...]] = {}
+        """The destinations each finding of these groups lists."""
+
+
 class _Device:
-    __slots__ = ("active", "attempts", "baseline", "dests", "first_seen")
+    __slots__ = (
+        "active",
+        "attempts",
+        "baseline",
+        "dests",
+        "exported",
+        "first_seen",
+        "groups",
+        "newest",
+        "oldest",
+    )
 
     def __init__(self, now: datetime) -> None:
         self.first_seen = now
         self.dests: dict[_DestKey, _Dest] = {}
-        self.attempts: dict[tuple[str, int | None, int, int | None], tuple[datetime, int]] = {}
-        self.baseline: dict[_BaselineKey, None] = {}
+        self.attempts: dict[_AttemptKey, tuple[datetime, int]] = {}
+        self.baseline: dict[_BaselineKey, datetime] = {}
+        """Key -> when it was last learned; least recently learned first."""
         self.active: dict[tuple[FindingKind, str], Finding] = {}
+        self.oldest = now
+        """No later than the oldest destination's last_seen: expiry skips the device before."""
+        self.newest = now
+        """The latest last_seen of its destinations (while it has any)."""
+        self.groups: _Groups | None = None
+        self.exported: dict[str, Any] | None = None
+        """This device's part of ``export_state`` while nothing in it changed."""
 
 
 @lru_cache(maxsize=1 << 16)
@@ -227,6 +299,20 @@ class Analyzer:
             (entry, ipaddress.ip_network(entry.network, strict=False))
             for entry in self.settings.allow
         )
+        self.baseline_dropped = 0
+        """Baseline keys dropped by MAX_BASELINE or MAX_BASELINE_TOTAL since start."""
+        self.destinations_dropped = 0
+        """Window destinations dropped by MAX_DESTINATIONS(_TOTAL) (not by the window)."""
+
+    @property
+    def baseline_entries(self) -> int:
+        """Baseline keys of all devices."""
+        return sum(len(state.baseline) for state in self._devices.values())
+
+    @property
+    def destinations(self) -> int:
+        """Destinations in the window, all devices."""
+        return sum(len(state.dests) for state in self._devices.values())
 
     @property
     def index(self) -> SignatureIndex:
@@ -246,6 +332,8 @@ class Analyzer:
         self._allow = tuple(
             (entry, ipaddress.ip_network(entry.network, strict=False)) for entry in settings.allow
         )
+        for state in self._devices.values():
+            state.groups = None
         if not self._allow:
             return
         allowed = self._allowed
@@ -254,6 +342,8 @@ class Analyzer:
             state.attempts = {
                 key: seen for key, seen in state.attempts.items() if not allowed(mac, *key[:3])
             }
+            if state.dests:
+                state.newest = max(dest.last_seen for dest in state.dests.values())
 
     # ------------------------------------------------------------ update
 
@@ -271,31 +361,44 @@ class Analyzer:
             _expire(state, cutoff)
         allowed = self._allowed if self._allow else None
         learning = {mac for mac, state in devices.items() if self._learning(mac, state, now)}
-        for (mac, ip, port, protocol), count in poll.items():
-            if allowed is not None and allowed(mac, ip, port, protocol):
-                continue
+        for mac, per_device in poll.items():
             state = devices[mac]
             dests = state.dests
-            key = (ip, port, protocol)
-            record = dests.get(key)
-            if record is None:
-                dests[key] = _Dest(now, count)
-                if mac in learning:
-                    state.baseline[network_of(ip), port, protocol] = None
-            else:
-                record.last_seen = now
-                record.count += count
-        for (mac, ip, port, protocol, sport), count in unreplied.items():
-            if allowed is not None and allowed(mac, ip, port, protocol):
-                continue
-            devices[mac].attempts[(ip, port, protocol, sport)] = (now, count)
-        for (mac, ip, port, protocol), ports in sent.items():
-            if (record := devices[mac].dests.get((ip, port, protocol))) is not None:
-                _count_sends(record, ports)
+            state.oldest = min(state.oldest, now)  # the clock may have gone back
+            if allowed is None:
+                state.newest = now
+            for key, count in per_device.items():
+                if allowed is not None:
+                    if allowed(mac, *key):
+                        continue
+                    state.newest = now
+                record = dests.get(key)
+                if record is None:
+                    dests[key] = _Dest(now, count)
+                    state.groups = None
+                    if mac in learning:
+                        _learn(state, (network_of(key[0]), key[1], key[2]), now)
+                else:
+                    record.last_seen = now
+                    record.count += count
+        for state in devices.values():
+            self.destinations_dropped += _cap_destinations(state)
+        self._cap_all_destinations()
+        for mac, attempts in unreplied.items():
+            remembered = devices[mac].attempts
+            for attempt, count in attempts.items():
+                if allowed is None or not allowed(mac, *attempt[:3]):
+                    remembered[attempt] = (now, count)
+        for mac, per_key in sent.items():
+            dests = devices[mac].dests
+            for key, ports in per_key.items():
+                if (record := dests.get(key)) is not None:
+                    _count_sends(record, ports)
 
         found: dict[str, list[Finding]] = {}
         for mac in learning:
-            _cap_baseline(devices[mac])
+            self.baseline_dropped += _cap_baseline(devices[mac])
+        self._cap_all_baselines()
         for mac, state in devices.items():
             found[mac] = self._rules(mac, state)
         self._shared(found)
@@ -305,10 +408,57 @@ class Analyzer:
         for mac, state in devices.items():
             findings = found[mac]
             active = {(finding.kind, finding.key): finding for finding in findings}
-            new.extend(f for k, f in active.items() if k not in state.active)
+            if active.keys() != state.active.keys():
+                new.extend(f for k, f in active.items() if k not in state.active)
+                state.exported = None
             state.active = active
             reports[mac] = DeviceReport(mac, tuple(findings))
         return AnalysisResult(reports, tuple(new))
+
+    def _cap_all_destinations(self) -> None:
+        """Drop the least recently seen destinations of all devices beyond the total cap."""
+        devices = self._devices
+        excess = self.destinations - MAX_DESTINATIONS_TOTAL
+        if excess <= 0:
+            return
+        victims = heapq.nsmallest(
+            excess,
+            (
+                (record.last_seen, mac, key)
+                for mac, state in devices.items()
+                for key, record in state.dests.items()
+            ),
+            key=itemgetter(0),
+        )
+        for _, mac, key in victims:
+            state = devices[mac]
+            del state.dests[key]
+            state.groups = None
+        self.destinations_dropped += excess
+
+    def _cap_all_baselines(self) -> None:
+        """Drop the least recently learned baseline keys of all devices beyond the total cap."""
+        devices = self._devices
+        excess = self.baseline_entries - MAX_BASELINE_TOTAL
+        if excess <= 0:
+            return
+        self.baseline_dropped += excess
+        fronts = [
+            (next(iter(state.baseline.values())), mac)
+            for mac, state in devices.items()
+            if state.baseline
+        ]
+        heapq.heapify(fronts)
+        for _ in range(excess):
+            mac = fronts[0][1]
+            state = devices[mac]
+            baseline = state.baseline
+            del baseline[next(iter(baseline))]
+            state.groups = state.exported = None
+            if baseline:
+                heapq.heapreplace(fronts, (next(iter(baseline.values())), mac))
+            else:
+                heapq.heappop(fronts)
 
     def forget(self, macs: Iterable[str]) -> None:
         """Drop everything remembered about these devices."""
@@ -320,9 +470,10 @@ class Analyzer:
         state = self._devices.get(mac)
         if state is not None:
             state.baseline = {
-                (network_of(ip), port, protocol): None for ip, port, protocol in state.dests
+                (network_of(ip), port, protocol): now for ip, port, protocol in state.dests
             }
             state.first_seen = now
+            state.groups = state.exported = None
 
     def _allowed(self, mac: str, ip: str, port: int | None, protocol: int) -> bool:
         address = ipaddress.ip_address(ip)
@@ -347,34 +498,46 @@ class Analyzer:
 
     # ------------------------------------------------------------ rules
 
-    def _rules(self, mac: str, state: _Device) -> list[Finding]:  # noqa: PLR0912, PLR0915
+    def _groups(self, state: _Device, learning_over: bool) -> _Groups:
+        """The device's destinations by rule, sorted again only after something changed."""
+        groups = state.groups
+        if groups is not None and groups.learning_over == learning_over:
+            return groups
+        groups = state.groups = _Groups(learning_over)
+        candidates = self.index.candidates
+        signature_ports = self.index.by_port
+        resolvers = self.settings.lan_resolvers
+        baseline = state.baseline
+        for key in state.dests:
+            ip, port, protocol = key
+            if protocol == UDP:
+                groups.udp.add((ip, port))
+                if port not in FANOUT_EXCLUDED_PORTS:
+                    groups.udp_by_port.setdefault(port, []).append(key)
+            pair = (protocol, port)
+            if pair in signature_ports:
+                for signature in candidates(protocol, port, ip):
+                    groups.signatures.setdefault(signature.id, (signature, []))[1].append(key)
+            if pair in DNS_PORTS and ip not in resolvers:
+                groups.dns.append(key)
+            if learning_over and (network_of(ip), port, protocol) not in baseline:
+                groups.new_destinations.append(key)
+        return groups
+
+    def _rules(self, mac: str, state: _Device) -> list[Finding]:
         """Every per-device rule over the device's destinations in the window."""
         if not state.dests and not state.attempts:
             return []
         settings = self.settings
         policy = self._policy(mac)
-        udp_by_port: dict[int | None, list[_DestKey]] = {}
-        by_signature: dict[str, tuple[Signature, list[_DestKey]]] = {}
-        dns: list[_DestKey] = []
-        new_destinations: list[_DestKey] = []
-        learning_over = (
-            policy == "learn" and state.dests and _age(state) >= settings.learning_period
+        learning_over = bool(
+            policy == "learn"
+            and state.dests
+            and state.newest - state.first_seen >= settings.learning_period
         )
-        candidates = self.index.candidates
-        signature_ports = self.index.by_port
-        resolvers = settings.lan_resolvers
-        for key in state.dests:
-            ip, port, protocol = key
-            if protocol == UDP and port not in FANOUT_EXCLUDED_PORTS:
-                udp_by_port.setdefault(port, []).append(key)
-            pair = (protocol, port)
-            if pair in signature_ports:
-                for signature in candidates(protocol, port, ip):
-                    by_signature.setdefault(signature.id, (signature, []))[1].append(key)
-            if pair in DNS_PORTS and ip not in resolvers:
-                dns.append(key)
-            if learning_over and (network_of(ip), port, protocol) not in state.baseline:
-                new_destinations.append(key)
+        groups = self._groups(state, learning_over)
+        udp_by_port, by_signature = groups.udp_by_port, groups.signatures
+        dns, new_destinations = groups.dns, groups.new_destinations
 
         findings: list[Finding] = []
         for signature_id, (signature, keys) in by_signature.items():
@@ -382,7 +545,13 @@ class Analyzer:
             if hosts >= signature.min_hosts:
                 ports = sorted({p for _, p, _ in keys if p is not None})
                 finding = self._finding(
-                    mac, "signature", state, keys, severity=signature.severity, key=signature_id
+                    mac,
+                    "signature",
+                    state,
+                    keys,
+                    severity=signature.severity,
+                    key=signature_id,
+                    groups=groups,
                 )
                 countries, every = self._phrases(finding)
                 text = signature.explain(
@@ -392,7 +561,7 @@ class Analyzer:
         for port, keys in udp_by_port.items():
             if len({ip for ip, _, _ in keys}) >= settings.fanout_hosts:
                 finding = self._finding(
-                    mac, "p2p_fanout", state, keys, severity="medium", key=str(port)
+                    mac, "p2p_fanout", state, keys, severity="medium", key=str(port), groups=groups
                 )
                 countries, every = self._phrases(finding)
                 hosts = len({d.ip for d in finding.destinations})
@@ -415,7 +584,9 @@ class Analyzer:
             )
             findings.append(_with(finding, text))
         if dns:
-            finding = self._finding(mac, "dns_bypass", state, dns, severity="medium", key="")
+            finding = self._finding(
+                mac, "dns_bypass", state, dns, severity="medium", key="", groups=groups
+            )
             servers = ", ".join(sorted({ip for ip, _, _ in dns}))
             text = (
                 f"DNS to {servers}{self._phrases(finding)[0]} instead of the LAN's resolver: "
@@ -432,7 +603,13 @@ class Analyzer:
             findings.append(_with(finding, text))
         if new_destinations:
             finding = self._finding(
-                mac, "new_destination", state, new_destinations, severity="low", key=""
+                mac,
+                "new_destination",
+                state,
+                new_destinations,
+                severity="low",
+                key="",
+                groups=groups,
             )
             hosts = len({ip for ip, _, _ in new_destinations})
             text = (
@@ -455,9 +632,9 @@ class Analyzer:
             return
         users: dict[tuple[str, int | None], list[str]] = {}
         for mac, state in self._devices.items():
-            for ip, port, protocol in state.dests:
-                if protocol == UDP and (ip, port) in servers:
-                    users.setdefault((ip, port), []).append(mac)
+            if state.dests and state.groups is not None:
+                for server in sorted(servers & state.groups.udp, key=str):
+                    users.setdefault(server, []).append(mac)
         shared = {server: macs for server, macs in users.items() if len(macs) >= 2}  # noqa: PLR2004
         per_device: dict[str, list[tuple[str, int | None]]] = {}
         for server, macs in shared.items():
@@ -486,7 +663,9 @@ class Analyzer:
         *,
         severity: Severity,
         key: str,
+        groups: _Groups | None = None,
     ) -> Finding:
+        """The finding over these destinations; ``groups`` keeps its listed destinations."""
         records = [state.dests[k] for k in keys if k in state.dests]
         if records:
             first = min(r.first_seen for r in records)
@@ -494,12 +673,16 @@ class Analyzer:
         else:  # only unreplied attempts (allow-listed dests are never here)
             times = [t for t, _ in state.attempts.values()]
             first, last = min(times), max(times)
-        country = self.country_of
-        listed = sorted(keys, key=lambda k: (k[0], k[1] or 0, k[2]))[:MAX_LISTED]
-        destinations = tuple(
-            FindingDestination(ip, port, protocol_name(protocol), country(ip))
-            for ip, port, protocol in listed
-        )
+        destinations = groups.listed.get((kind, key)) if groups is not None else None
+        if destinations is None:
+            country = self.country_of
+            listed = sorted(keys, key=lambda k: (k[0], k[1] or 0, k[2]))[:MAX_LISTED]
+            destinations = tuple(
+                FindingDestination(ip, port, protocol_name(protocol), country(ip))
+                for ip, port, protocol in listed
+            )
+            if groups is not None:
+                groups.listed[kind, key] = destinations
         count = sum(r.count for r in records)
         sends = sum(r.sends for r in records) or None
         return Finding(mac, kind, destinations, first, last, count, severity, "", None, key, sends)
@@ -524,14 +707,22 @@ class Analyzer:
     # ------------------------------------------------------------ persistence
 
     def export_state(self) -> dict[str, Any]:
-        """Baselines, learning starts and active findings as plain JSON-able data."""
+        """Baselines, learning starts and active findings as plain JSON-able data.
+
+        A device's part is built again only after its baseline, learning start or set
+        of active findings changed: a finding is stored as it was then (what is kept
+        is which findings are active, so they are not announced again). Baseline keys
+        are the analyzer's own (net, port, protocol) tuples, JSON arrays once written.
+        """
         devices: dict[str, Any] = {}
         for mac, state in self._devices.items():
-            devices[mac] = {
-                "first_seen": state.first_seen.isoformat(),
-                "baseline": [list(key) for key in state.baseline],
-                "findings": [_finding_to_dict(f) for f in state.active.values()],
-            }
+            if state.exported is None:
+                state.exported = {
+                    "first_seen": state.first_seen.isoformat(),
+                    "baseline": list(state.baseline),
+                    "findings": [_finding_to_dict(f) for f in state.active.values()],
+                }
+            devices[mac] = state.exported
         return {"version": STATE_VERSION, "devices": devices}
 
     def import_state(self, data: Mapping[str, Any]) -> None:
@@ -547,44 +738,56 @@ class Analyzer:
         for mac, saved in data["devices"].items():
             state = _Device(datetime.fromisoformat(saved["first_seen"]))
             for net, port, protocol in saved["baseline"][-MAX_BASELINE:]:
-                state.baseline[(str(net), port, int(protocol))] = None
+                state.baseline[(str(net), port, int(protocol))] = state.first_seen
             for item in saved["findings"]:
                 finding = _finding_from_dict(item)
                 state.active[(finding.kind, finding.key)] = finding
             self._devices[mac] = state
+        self._cap_all_baselines()
 
 
 def _fold(
     flows: Iterable[Flow], owners: Mapping[str, str]
 ) -> tuple[
-    dict[tuple[str, str, int | None, int], int],
-    dict[tuple[str, str, int | None, int, int | None], int],
-    dict[tuple[str, str, int | None, int], dict[int | None, int]],
+    dict[str, dict[_DestKey, int]],
+    dict[str, dict[_AttemptKey, int]],
+    dict[str, dict[_DestKey, dict[int | None, int]]],
 ]:
-    """One poll's internet flows: connections, unreplied entries, UDP packets sent.
+    """One poll's internet flows by device: connections, unreplied entries, UDP packets sent.
 
-    Connections per (mac, ip, port, protocol); unreplied entries per source port; and
+    Connections per (remote ip, port, protocol); unreplied entries per source port; and
     the packets each UDP entry has sent, where the router counts packets.
     """
-    poll: dict[tuple[str, str, int | None, int], int] = {}
-    unreplied: dict[tuple[str, str, int | None, int, int | None], int] = {}
-    sent: dict[tuple[str, str, int | None, int], dict[int | None, int]] = {}
+    poll: dict[str, dict[_DestKey, int]] = {}
+    unreplied: dict[str, dict[_AttemptKey, int]] = {}
+    sent: dict[str, dict[_DestKey, dict[int | None, int]]] = {}
     internet = INTERNET_SCOPES
     owner = owners.get
-    get = poll.get
+    of_device = poll.get
     for flow in flows:
         if flow.dst_scope not in internet:
             continue
         mac = owner(flow.src)
         if mac is None:
             continue
-        key = (mac, flow.dst, flow.dport, flow.protocol)
-        poll[key] = get(key, 0) + flow.connections
+        per_device = of_device(mac)
+        if per_device is None:
+            per_device = poll[mac] = {}
+        key = (flow.dst, flow.dport, flow.protocol)
+        per_device[key] = per_device.get(key, 0) + flow.connections
         if flow.replied is False:
-            unreplied[(*key, flow.sport)] = flow.connections
+            attempts = unreplied.get(mac)
+            if attempts is None:
+                attempts = unreplied[mac] = {}
+            attempts[key[0], key[1], key[2], flow.sport] = flow.connections
         if flow.protocol == UDP and flow.total_packets is not None:
-            out = flow.total_packets - (flow.reply_packets or 0)
-            sent.setdefault(key, {})[flow.sport] = out
+            per_key = sent.get(mac)
+            if per_key is None:
+                per_key = sent[mac] = {}
+            ports = per_key.get(key)
+            if ports is None:
+                ports = per_key[key] = {}
+            ports[flow.sport] = flow.total_packets - (flow.reply_packets or 0)
     return poll, unreplied, sent
 
 
@@ -603,10 +806,36 @@ def _count_sends(record: _Dest, ports: dict[int | None, int]) -> None:
     record.ports = ports
 
 
-def _expire(state: _Device, cutoff: datetime) -> None:
+def _learn(state: _Device, key: _BaselineKey, now: datetime) -> None:
+    """Put a key at the newest end of the baseline."""
+    baseline = state.baseline
+    baseline.pop(key, None)
+    baseline[key] = now
+    state.exported = None
+
+
+def _cap_destinations(state: _Device) -> int:
+    """Drop the least recently seen destinations beyond MAX_DESTINATIONS; returns how many."""
     dests = state.dests
-    for key in [key for key, record in dests.items() if record.last_seen < cutoff]:
+    excess = len(dests) - MAX_DESTINATIONS
+    if excess <= 0:
+        return 0
+    for key in sorted(dests, key=lambda key: dests[key].last_seen)[:excess]:
         del dests[key]
+    state.groups = None
+    return excess
+
+
+def _expire(state: _Device, cutoff: datetime) -> None:
+    """Drop the destinations and unreplied attempts that left the window."""
+    dests = state.dests
+    if state.oldest < cutoff:
+        expired = [key for key, record in dests.items() if record.last_seen < cutoff]
+        for key in expired:
+            del dests[key]
+        if expired:
+            state.groups = None
+        state.oldest = min((record.last_seen for record in dests.values()), default=cutoff)
     attempts = state.attempts
     for attempt in [attempt for attempt, (seen, _) in attempts.items() if seen < cutoff]:
         del attempts[attempt]
@@ -616,20 +845,32 @@ def _expire(state: _Device, cutoff: datetime) -> None:
             del attempts[attempt]
 
 
-def _cap_baseline(state: _Device) -> None:
-    """Drop the oldest baseline keys beyond MAX_BASELINE."""
+def _cap_baseline(state: _Device) -> int:
+    """Drop the least recently learned baseline keys beyond MAX_BASELINE; returns how many."""
     baseline = state.baseline
-    for key in list(itertools.islice(baseline, max(0, len(baseline) - MAX_BASELINE))):
+    excess = max(0, len(baseline) - MAX_BASELINE)
+    for key in list(itertools.islice(baseline, excess)):
         del baseline[key]
-
-
-def _age(state: _Device) -> timedelta:
-    newest = max(record.last_seen for record in state.dests.values())
-    return newest - state.first_seen
+    if excess:
+        state.groups = state.exported = None
+    return excess
 
 
 def _with(finding: Finding, explanation: str, signature: str | None = None) -> Finding:
-    return replace(finding, explanation=explanation, signature=signature)
+    f = finding
+    return Finding(
+        f.device,
+        f.kind,
+        f.destinations,
+        f.first_seen,
+        f.last_seen,
+        f.count,
+        f.severity,
+        explanation,
+        signature,
+        f.key,
+        f.sends,
+    )
 
 
 def _replace_count(finding: Finding, count: int) -> Finding:
