@@ -1,5 +1,6 @@
 """Rows of the phonehome rpcd plugin into flows, and the same analysis as /proc's."""
 
+import gc
 import json
 import shutil
 from collections import Counter, defaultdict
@@ -7,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
+from custom_components.phonehome.core import conntrack_plugin
 from custom_components.phonehome.core.activity import ActivityTracker, DeviceActivity
 from custom_components.phonehome.core.addresses import AddressScope
 from custom_components.phonehome.core.conntrack import parse_proc
@@ -106,9 +109,65 @@ def test_bad_rows_are_skipped_and_counted(row: object, reason: SkipReason) -> No
     result = parse_plugin_rows([ROW, row])
     assert len(result.flows) == 1
     assert result.stats.skipped == Counter({reason: 1})
-    # The typed decoder refuses such a page; the loose one keeps every row for the check.
+    # Decoded from a page: the typed decoder refuses a row of the wrong type or range
+    # (the loose one keeps every row for the check); a typed row whose fields
+    # disagree goes from the quick loop to the full check.
     decoded = decode_plugin_page(page([ROW, row]))
     assert parse_plugin_rows(decoded.rows).stats.skipped == Counter({reason: 1})
+    assert parse_plugin_rows(decoded.rows).stats.skipped == Counter({reason: 1})  # learned
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ([6, *ROW[1:]], SkipReason.FAMILY),
+        ([4, 17, "192.168.1.20", "2001:db8::1", *ROW[4:]], SkipReason.FAMILY),
+        ([*ROW[:5], 3, 1, *ROW[7:]], SkipReason.VALUE),
+        ([*ROW[:7], None, *ROW[8:]], SkipReason.VALUE),
+        ([*ROW[:8], None, *ROW[9:]], SkipReason.VALUE),
+        ([*ROW[:9], None, *ROW[10:]], SkipReason.VALUE),
+        ([*ROW[:10], None, ROW[11]], SkipReason.VALUE),
+        ([*ICMP[:8], 0, *ICMP[9:]], SkipReason.VALUE),
+        ([*ICMP[:9], 0, *ICMP[10:]], SkipReason.VALUE),
+        ([*ICMP[:10], 0, ICMP[11]], SkipReason.VALUE),
+    ],
+)
+def test_typed_rows_whose_fields_disagree_are_skipped(row: list[Any], reason: SkipReason) -> None:
+    decoded = decode_plugin_page(page([ROW, ICMP, row])).rows
+    assert all(isinstance(each, msgspec.Struct) for each in decoded)
+    parse_plugin_rows(decoded[:2])  # their addresses are learned: the quick loop takes them
+    result = parse_plugin_rows(decoded)
+    assert len(result.flows) == 2
+    assert result.stats.skipped == Counter({reason: 1})
+
+
+def test_typed_rows_give_the_flows_of_plain_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(conntrack_plugin, "_LEARNED", {})
+    rows = [ROW, ROW6, ICMP]
+    decoded = decode_plugin_page(page(rows)).rows
+    plain = parse_plugin_rows(rows).flows
+    assert conntrack_plugin._LEARNED  # the full check learned the addresses
+    assert parse_plugin_rows(decoded).flows == plain
+    conntrack_plugin._LEARNED.clear()
+    assert parse_plugin_rows(decoded).flows == plain  # unseen addresses: the full check
+
+
+def test_learned_addresses_start_afresh_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(conntrack_plugin, "_LEARNED", {})
+    monkeypatch.setattr(conntrack_plugin, "_LEARNED_LIMIT", 2)
+    parse_plugin_rows([ROW])
+    assert sorted(conntrack_plugin._LEARNED) == ["192.168.1.20", "203.0.113.5"]
+    parse_plugin_rows([ROW6])
+    assert sorted(conntrack_plugin._LEARNED) == [
+        "2001:0db8:0000:0000:0000:0000:0000:0001",
+        "fd00:0:0:0:0:0:0:22",
+    ]
+
+
+def test_rows_and_flows_stay_out_of_the_garbage_collector() -> None:
+    decoded = decode_plugin_page(page([ROW, ROW6, ICMP])).rows
+    flows = parse_plugin_rows(decoded).flows
+    assert not any(gc.is_tracked(each) for each in [*decoded, *flows])
 
 
 def test_nothing_usable_raises() -> None:
@@ -124,7 +183,7 @@ def test_page_is_decoded_typed() -> None:
     decoded = decode_plugin_page(body)
     assert (decoded.snapshot, decoded.total, decoded.offset, decoded.next) == ("ab12", 9, 4, 6)
     assert decoded.size == len(body)
-    assert [list(row) for row in decoded.rows] == [ROW, ROW6]
+    assert [list(msgspec.structs.astuple(row)) for row in decoded.rows] == [ROW, ROW6]
     assert decode_plugin_page(body.decode()).size == len(body)
 
 
@@ -135,6 +194,27 @@ def test_plugin_error_and_garbage_are_parse_errors() -> None:
         decode_plugin_page(b'{"rows": 5}')
     with pytest.raises(ConntrackParseError, match="not a phonehome conntrack page"):
         decode_plugin_page(b"<html>")
+    nested = b"[" * 100000 + b"]" * 100000  # past msgspec's depth: RecursionError
+    fields = b'"snapshot":"a","total":1,"offset":0'
+    for body in (fields + b',"rows":' + nested, b'"version":' + nested + b"," + fields):
+        with pytest.raises(ConntrackParseError, match="not a phonehome conntrack page"):
+            decode_plugin_page(b"{" + body + b"}")
+
+
+def test_page_with_invalid_utf8_skips_only_that_row() -> None:
+    """A byte that is not UTF-8 reads as U+FFFD: in an address, its row is skipped."""
+    body = page([ROW, ICMP]).replace(b"192.168.1.21", b"192.168.1.\xff")
+    decoded = decode_plugin_page(body)
+    assert decoded.size == len(body)
+    assert decoded.rows[1].src == "192.168.1.\ufffd"
+    result = parse_plugin_rows(decoded.rows)
+    assert result.stats.skipped == Counter({SkipReason.ADDRESS: 1})
+    assert result.flows == parse_plugin_rows(decode_plugin_page(page([ROW])).rows).flows
+    text = page([ROW, ICMP]).decode().replace("ab12", "ab\udcff")  # a lone surrogate
+    decoded = decode_plugin_page(text)
+    assert (decoded.snapshot, decoded.size) == ("ab\ufffd\ufffd\ufffd", len(text) + 2)
+    with pytest.raises(ConntrackParseError, match="answered an error: no table \ufffd"):
+        decode_plugin_page(b'{"error":"no table \xff"}')
 
 
 # ---------------------------------------------------------------- against parse_proc

@@ -112,6 +112,7 @@ async def test_unique_id_without_br_lan_is_the_device_holding_our_address(
     emulator.network_devices["eth1"]["ipaddrs"] = bridge["ipaddrs"]
     emulator.network_devices["eth1"]["ipaddrs"][0]["address"] = "127.0.0.1"
     emulator.network_devices["eth0"]["ipaddrs"] = [{"address": "garbage"}, {"netmask": "x"}, "odd"]
+    emulator.network_devices["eth0"]["ip6addrs"] = 5  # not a list
     emulator.network_devices["wan"] = {"mac": "nonsense", "type": 1}
     emulator.network_devices["broken"] = "not a device"
     assert (await router_for().connect()).unique_id == "94:83:c4:00:00:02"
@@ -236,6 +237,35 @@ async def test_odd_hints_and_leases_are_skipped(
     assert snapshot.devices == {
         "c0:ff:ee:00:00:0a": LanDevice("c0:ff:ee:00:00:0a", ("192.168.1.10",), ("fd00::a",))
     }
+
+
+async def test_device_addresses_are_canonical_and_in_their_family(
+    emulator: UbusEmulator, router_for: RouterFactory
+) -> None:
+    """As the flows carry them (core/addresses.py), whichever list the router put them in."""
+    emulator.host_hints = {
+        "C0:FF:EE:00:00:0B": {
+            "ipaddrs": ["FD00::B", "192.168.1.11"],
+            "ip6addrs": ["[FE80::B]", "fe80::b%br-lan", "::1.2.3.4", "192.168.1.12"],
+        }
+    }
+    emulator.dhcp_leases = {
+        "dhcp_leases": [{"macaddr": "c0:ff:ee:00:00:0b", "ipaddr": "192.168.1.11"}],
+        "dhcp6_leases": [{"macaddr": "c0:ff:ee:00:00:0b", "ip6addrs": ["fd00:0::b", "fd00::c"]}],
+    }
+    device = (await router_for().snapshot()).devices["c0:ff:ee:00:00:0b"]
+    assert device.ipv4 == ("192.168.1.11", "192.168.1.12")
+    assert device.ipv6 == ("fd00::b", "fe80::b", "::1.2.3.4", "fd00::c")
+
+
+@pytest.mark.parametrize("data", ["-5\n", "+5", "1_000", "\u0661\u0662", "²", "9" * 5000, ""])
+def test_count_of_anything_but_plain_digits_is_a_response_error(data: str) -> None:
+    with pytest.raises(RouterResponseError, match="did not return a number"):
+        openwrt._proc_number({"data": data}, COUNT_PATH)
+
+
+def test_count_of_plain_digits() -> None:
+    assert openwrt._proc_number({"data": " 4096\n"}, COUNT_PATH) == 4096
 
 
 async def test_without_accounting_there_are_no_byte_counters(

@@ -1,12 +1,16 @@
 """OpenWrtRouter with the phonehome rpcd plugin: the emulator runs the real script."""
 
+import dataclasses
+import math
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from custom_components.phonehome.core.conntrack import parse_proc
+from custom_components.phonehome.core.conntrack_plugin import PluginPage
 from custom_components.phonehome.core.model import Flow
 from custom_components.phonehome.routers import openwrt
 from custom_components.phonehome.routers.base import (
@@ -58,7 +62,7 @@ def check_complete(emulator: UbusEmulator, snapshot: Snapshot, text: str) -> Non
     assert emulator.rpcd_alive
 
 
-@pytest.mark.parametrize(("entries", "requests"), [(100, 2), (3000, 2), (20000, 3)])
+@pytest.mark.parametrize(("entries", "requests"), [(100, 1), (3000, 1), (20000, 2)])
 async def test_the_whole_table_arrives_in_few_requests(
     emulator_with_plugin: UbusEmulator, router_for: RouterFactory, entries: int, requests: int
 ) -> None:
@@ -71,7 +75,8 @@ async def test_the_whole_table_arrives_in_few_requests(
     snapshot, used = await poll(emulator, router)
     check_complete(emulator, snapshot, text)
     assert snapshot.conntrack_count == entries
-    # The count batch, the first page, then (when more) the other pages in one batch.
+    # The first page in the poll's first batch, with the count, hosts and leases;
+    # then (when more) the other pages in one batch.
     assert used == requests
 
 
@@ -85,7 +90,7 @@ async def test_a_full_table_of_65536_entries(
     await router.connect()
     snapshot, used = await poll(emulator, router)
     check_complete(emulator, snapshot, text)
-    assert used == 3
+    assert used == 2
     pages = [size for name, size in emulator.reply_sizes if name == "phonehome.conntrack"]
     assert len(pages) > 10  # each page its own call, all but the first in one batch
     assert sum(pages) < 16 * 1024 * 1024 // 2
@@ -116,11 +121,13 @@ async def test_pages_in_several_batches_when_the_reply_cap_is_small(
     emulator = emulator_with_plugin
     text = proc_text(20000)
     emulator.proc_text = text
-    router = router_for(max_bytes=1024 * 1024)  # two pages a batch
+    router = router_for(max_bytes=1024 * 1024)  # three pages of 256 KiB a batch, and room
     await router.connect()
     snapshot, used = await poll(emulator, router)
     check_complete(emulator, snapshot, text)
-    assert used > 4
+    pages = sum(name == "phonehome.conntrack" for name, _ in emulator.reply_sizes)
+    assert pages > 4
+    assert used == 1 + math.ceil((pages - 1) / 3)
 
 
 async def test_pages_that_stop_early_leave_gaps_read_next(
@@ -179,7 +186,7 @@ async def test_a_new_snapshot_mid_read_restarts_once(
     await router.connect()
     snapshot, used = await poll(emulator, router)
     check_complete(emulator, snapshot, text)
-    assert used == 5  # count, then first page and batch twice
+    assert used == 4  # first page with the count, batch, then first page and batch again
 
 
 async def test_a_second_new_snapshot_fails(
@@ -254,3 +261,64 @@ async def test_list_answers(emulator_with_plugin: UbusEmulator, router_for: Rout
     emulator_with_plugin.failure = Failure.NOT_JSON
     with pytest.raises(RouterResponseError, match="did not answer list"):
         await router.ubus.list_signatures("phonehome")
+
+
+def altered_pages(
+    monkeypatch: pytest.MonkeyPatch, alter: Callable[[PluginPage], PluginPage]
+) -> None:
+    """Every page the router decodes passes through ``alter``."""
+    decode = openwrt.decode_plugin_page
+    monkeypatch.setattr(openwrt, "decode_plugin_page", lambda payload: alter(decode(payload)))
+
+
+@pytest.mark.parametrize(
+    ("alter", "message"),
+    [
+        (
+            lambda page: dataclasses.replace(page, rows=[]) if page.offset == 0 else page,
+            "the first page holds no row",
+        ),
+        (
+            lambda page: dataclasses.replace(page, offset=page.offset + 1) if page.offset else page,
+            "asked for offset",
+        ),
+        (
+            lambda page: dataclasses.replace(page, rows=[["x"]] * len(page.rows)),
+            "phonehome conntrack: not one usable conntrack entry",
+        ),
+    ],
+)
+async def test_pages_that_do_not_fit_are_response_errors(
+    emulator_with_plugin: UbusEmulator,
+    router_for: RouterFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    alter: Callable[[PluginPage], PluginPage],
+    message: str,
+) -> None:
+    emulator_with_plugin.proc_text = proc_text(8000)
+    router = router_for()
+    await router.connect()
+    altered_pages(monkeypatch, alter)
+    with pytest.raises(RouterResponseError, match=message):
+        await router.snapshot()
+
+
+async def test_later_pages_the_user_may_no_longer_call_fall_back(
+    emulator_with_plugin: UbusEmulator, router_for: RouterFactory
+) -> None:
+    emulator = emulator_with_plugin
+    emulator.proc_text = proc_text(8000)
+    emulator.users["hass"] = User("hasspw", set(HASS_UBUS), None)
+
+    def revoke(_directory: Path, arguments: dict[str, Any]) -> None:
+        if "snapshot" in arguments:  # a later page: the rights go from the next call on
+            emulator.users["hass"].ubus = HASS_UBUS - {"phonehome.conntrack"}
+
+    emulator.plugin_hook = revoke
+    router = router_for(username="hass", password="hasspw")
+    await router.connect()
+    logins = router.ubus.logins
+    snapshot = await router.snapshot()
+    assert router.ubus.logins == logins + 1  # refused, logged in again, refused again
+    assert snapshot.capabilities.table_source == "none"  # 8,000 is above the LuCI cap
+    assert not router.plugin

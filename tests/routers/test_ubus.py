@@ -192,6 +192,53 @@ async def test_replies_of_the_wrong_shape(
             await ubus.call("system", "board")
 
 
+DEEP = 100_000
+"""Nesting deeper than msgspec's decoder goes (it raises RecursionError)."""
+
+
+def raw(body: bytes) -> Answer:
+    return lambda request: web.Response(body=body, content_type="application/json")
+
+
+async def test_unreadable_replies_are_response_errors(
+    scripted: tuple[str, list[Answer]], http: aiohttp.ClientSession
+) -> None:
+    """Nested too deep, or not UTF-8 in the envelope's own strings: a clear response error."""
+    url, answers = scripted
+    ubus = client(http, url)
+    answers.append(login_ok)
+    await ubus.login()
+    one = "did not answer with a JSON-RPC response"
+    for body, message in [
+        (b'{"jsonrpc":"2.0","id":1,"error":{"code":-32601,"message":"\xff"}}', one),
+        (b'{"jsonrpc":"2.0","id":1,"result":[0,' + b"[" * DEEP, one),
+    ]:
+        answers.append(raw(body))
+        with pytest.raises(RouterResponseError, match=message):
+            await ubus.call("system", "board")
+    batch = "did not answer the batch with a JSON-RPC array"
+    for body in (b'[{"jsonrpc":"2.0\xff","id":2,"result":[0]}]', b"[" * DEEP):
+        answers.append(raw(body))
+        with pytest.raises(RouterResponseError, match=batch):
+            await ubus.batch([UbusCall("system", "board")])
+    for body in (b'{"jsonrpc":"2.0","id":3,"result":{"\xff":{}}}', b'{"result":' + b"[" * DEEP):
+        answers.append(raw(body))
+        with pytest.raises(RouterResponseError, match="did not answer list"):
+            await ubus.list_signatures("luci-rpc")
+
+
+async def test_unreadable_login_reply_quotes_no_session(
+    scripted: tuple[str, list[Answer]], http: aiohttp.ClientSession
+) -> None:
+    url, answers = scripted
+    sid = b"5f0e5ea51a2c4f6b8d3c9a7e1b2d4c6f"
+    answers.append(raw(b'{"jsonrpc":"2.0\xff","id":1,"result":[0,{"ubus_rpc_session":"' + sid))
+    with pytest.raises(RouterResponseError, match="can't decode byte 0xff") as raised:
+        await client(http, url).login()
+    assert "<session>" in str(raised.value)
+    assert sid.decode() not in str(raised.value)
+
+
 async def test_ubus_timeout_status(
     scripted: tuple[str, list[Answer]], http: aiohttp.ClientSession
 ) -> None:

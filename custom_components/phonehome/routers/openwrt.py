@@ -6,8 +6,9 @@ One poll starts with a JSON-RPC batch: ``file read
 
 - with the phonehome rpcd plugin installed (``connect`` asks ubus ``list
   phonehome``), at any size through ``phonehome conntrack``: the first page (which
-  makes the plugin read /proc into a snapshot), then every other page of that
-  snapshot in one JSON-RPC batch (more only past ``max_bytes / 2`` of pages);
+  makes the plugin read /proc into a snapshot) is the last call of that first
+  batch, so a table that fits one page takes one request; then every other page
+  of that snapshot in one more batch (more only past ``max_bytes`` of pages);
   each page stays under 256 KiB, far from ubus's 1 MiB message limit;
 - without it, ``luci getConntrackList``, only when the count is at most
   ``conntrack_cap``. LuCI builds one ubus reply for the whole table; past ubus's
@@ -17,7 +18,6 @@ One poll starts with a JSON-RPC batch: ``file read
 """
 
 import asyncio
-import ipaddress
 import logging
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -25,9 +25,10 @@ from typing import Any, Final
 import aiohttp
 import yarl
 
-from ..core.addresses import normalize_mac
+from ..core.addresses import IPV4, AddressInfo, address_info, normalize_mac
 from ..core.conntrack import ConntrackParseError, ParseResult, parse_luci_json
 from ..core.conntrack_plugin import PluginPage, decode_plugin_page, parse_plugin_rows
+from ..core.labels import clean_label
 from .base import (
     Capabilities,
     LanDevice,
@@ -40,7 +41,15 @@ from .base import (
     Snapshot,
 )
 from .openwrt_firewall import PLUGIN_OBJECT, FirewallQuarantine
-from .ubus import ACCESS_HELP, DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT, Right, UbusCall, UbusClient
+from .ubus import (
+    ACCESS_HELP,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_TIMEOUT,
+    Right,
+    UbusCall,
+    UbusClient,
+    UbusResult,
+)
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -163,7 +172,12 @@ class OpenWrtRouter:
                 )
 
     async def snapshot(self) -> Snapshot:
-        """Count first, then (below the cap only) the table; hosts and leases; one poll."""
+        """Count first, then (below the cap only) the table; hosts and leases; one poll.
+
+        With the plugin its first page comes in the poll's first batch, so a table
+        that fits one page takes one request.
+        """
+        first_page = [_page_call(0, PLUGIN_PAGE_LIMIT)] if self.plugin else []
         results = await self.ubus.batch(
             [
                 UbusCall("file", "read", {"path": COUNT_PATH}),
@@ -171,8 +185,11 @@ class OpenWrtRouter:
                 UbusCall("luci-rpc", "getHostHints"),
                 UbusCall("luci-rpc", "getDHCPLeases"),
                 *self.firewall.snapshot_calls(),
-            ]
+                *first_page,
+            ],
+            timeout=self._plugin_timeout if first_page else None,
         )
+        first_result = results.pop() if first_page else None
         count_result, acct_result, hints_result, leases_result = results[:4]
         quarantined = self.firewall.snapshot_state(results[4:])
         count = _proc_number(count_result.unwrap(), COUNT_PATH)
@@ -182,7 +199,7 @@ class OpenWrtRouter:
             acct = None
         devices = _merge_devices(hints_result.unwrap(), leases_result.unwrap())
 
-        parsed = await self._read_plugin_table() if self.plugin else None
+        parsed = None if first_result is None else await self._read_plugin_table(first_result)
         source = "plugin"
         if parsed is None:
             parsed = await self._read_table(count)
@@ -257,17 +274,20 @@ class OpenWrtRouter:
         methods = objects.get(PLUGIN_OBJECT)
         return isinstance(methods, dict) and "conntrack" in methods
 
-    async def _read_plugin_table(self) -> ParseResult | None:
-        """The whole table through the plugin; None when this user may not call it.
+    async def _read_plugin_table(self, first: UbusResult) -> ParseResult | None:
+        """The whole table through the plugin, its first page in hand; None if not granted.
 
         A page answered from another snapshot (the plugin started a new one, e.g.
-        after its snapshot file expired) restarts the read once.
+        after its snapshot file expired) restarts the read once, first page again.
         """
         try:
             try:
-                rows = await self._plugin_rows()
+                rows = await self._plugin_rows(first.unwrap_raw())
             except _SnapshotChangedError:
-                rows = await self._plugin_rows()
+                (payload,) = await self.ubus.batch_raw(
+                    [_page_call(0, PLUGIN_PAGE_LIMIT)], timeout=self._plugin_timeout
+                )
+                rows = await self._plugin_rows(payload)
         except _SnapshotChangedError as err:
             raise RouterResponseError(
                 f"phonehome conntrack: the snapshot changed while reading it, twice ({err})"
@@ -288,19 +308,17 @@ class OpenWrtRouter:
         except ConntrackParseError as err:
             raise RouterResponseError(f"phonehome conntrack: {err}") from err
 
-    async def _plugin_pages(self, calls: list[UbusCall], timeout: float) -> list[PluginPage]:  # noqa: ASYNC109
-        """One batch of conntrack calls, decoded off the event loop."""
-        payloads = await self.ubus.batch_raw(calls, timeout=timeout)
+    async def _decode(self, payloads: list[bytes]) -> list[PluginPage]:
+        """Pages' payloads decoded off the event loop."""
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(None, _decode_pages, payloads)
         except ConntrackParseError as err:
             raise RouterResponseError(f"phonehome conntrack: {err}") from err
 
-    async def _plugin_rows(self) -> list[Any]:
+    async def _plugin_rows(self, first_payload: bytes) -> list[Any]:
         """Every row of one snapshot: the first page, then the others in few batches."""
-        first_call = UbusCall(PLUGIN_OBJECT, "conntrack", {"offset": 0, "limit": PLUGIN_PAGE_LIMIT})
-        (first,) = await self._plugin_pages([first_call], self._plugin_timeout)
+        (first,) = await self._decode([first_payload])
         snapshot = first.snapshot
         rows: list[Any] = list(first.rows)
         if first.next is None:
@@ -310,27 +328,21 @@ class OpenWrtRouter:
         # Later pages ask as many rows as fit in 256 KiB were each row as long as the
         # first page's average plus two IPv6 addresses in place of two IPv4 ones (the
         # first page is IPv4 when there is any: rows sort by family). A page that
-        # still stops early leaves a gap, read in one more batch.
+        # still stops early leaves a gap, read in one more batch. A batch holds as many
+        # pages as fit the reply cap at 256 KiB each, with one page's room left for
+        # the JSON-RPC envelopes.
         row_bytes = first.size // len(first.rows) + PLUGIN_ROW_MARGIN
         per_page = max(1, (PLUGIN_PAGE_BYTES - PLUGIN_PAGE_SLACK) // row_bytes)
-        per_batch = max(1, self._max_bytes // 2 // PLUGIN_PAGE_BYTES)
+        per_batch = max(1, self._max_bytes // PLUGIN_PAGE_BYTES - 1)
         pages: dict[int, PluginPage] = {first.offset: first}
         missing = [(first.next, first.total)]
         while missing:
             offsets = [offset for start, end in missing for offset in range(start, end, per_page)][
                 :per_batch
             ]
-            calls = [
-                UbusCall(
-                    PLUGIN_OBJECT,
-                    "conntrack",
-                    {"offset": offset, "limit": per_page, "snapshot": snapshot},
-                )
-                for offset in offsets
-            ]
-            for offset, page in zip(
-                offsets, await self._plugin_pages(calls, self._plugin_timeout), strict=True
-            ):
+            calls = [_page_call(offset, per_page, snapshot) for offset in offsets]
+            payloads = await self.ubus.batch_raw(calls, timeout=self._plugin_timeout)
+            for offset, page in zip(offsets, await self._decode(payloads), strict=True):
                 if page.snapshot != snapshot:
                     raise _SnapshotChangedError(f"{snapshot} became {page.snapshot}")
                 if page.offset != offset or not page.rows:
@@ -351,7 +363,7 @@ class OpenWrtRouter:
         the Ethernet device with the lowest ifindex (the SoC's first port).
         """
         candidates: list[tuple[int, int, str]] = []
-        address = _ip(self.host)
+        address = _address(self.host)
         for name, device in devices.items():
             if not isinstance(device, dict):
                 continue
@@ -359,9 +371,9 @@ class OpenWrtRouter:
             if mac is None or device.get("type", ARPHRD_ETHER) != ARPHRD_ETHER:
                 continue
             addresses = {
-                _ip(entry.get("address"))
+                _address(entry.get("address"))
                 for key in ("ipaddrs", "ip6addrs")
-                for entry in device.get(key) or []
+                for entry in _list(device.get(key))
                 if isinstance(entry, dict)
             }
             if name == LAN_BRIDGE:
@@ -382,6 +394,18 @@ class OpenWrtRouter:
 
 class _SnapshotChangedError(Exception):
     """A page came from another snapshot than the first page's."""
+
+
+def _page_call(offset: int, limit: int, snapshot: str | None = None) -> UbusCall:
+    """``phonehome conntrack``: ``limit`` rows from ``offset``, raw.
+
+    With a snapshot, a later page of it; without, the first page, for which the
+    plugin takes a new snapshot.
+    """
+    args: dict[str, object] = {"offset": offset, "limit": limit}
+    if snapshot is not None:
+        args["snapshot"] = snapshot
+    return UbusCall(PLUGIN_OBJECT, "conntrack", args, raw=True)
 
 
 def _decode_pages(payloads: list[bytes]) -> list[PluginPage]:
@@ -413,31 +437,34 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _ip(value: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return ipaddress.ip_address(value.strip("[]"))
-    except ValueError:
-        return None
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _address(value: object) -> AddressInfo | None:
+    """An address as the router writes it (IPv6 maybe in brackets), parsed and canonical."""
+    return address_info(value.strip("[]")) if isinstance(value, str) else None
 
 
 def _proc_number(payload: dict[str, Any], path: str) -> int:
+    """The count a /proc file holds: plain ASCII digits, else RouterResponseError."""
     data = payload.get("data")
+    text = data.strip() if isinstance(data, str) else ""
     try:
-        if not isinstance(data, str):
-            raise TypeError
-        return int(data.strip())
-    except (TypeError, ValueError) as err:
+        if not (text.isascii() and text.isdigit()):
+            raise ValueError
+        return int(text)
+    except ValueError as err:  # also digits beyond int's limit for text
         raise RouterResponseError(
             f"file read {path} did not return a number: {payload!r:.80}"
         ) from err
 
 
-def _addresses(values: object) -> list[str]:
-    if not isinstance(values, list):
-        return []
-    return [value for value in values if isinstance(value, str) and _ip(value) is not None]
+def _add_addresses(device: dict[str, Any], values: object) -> None:
+    """Each address in ``values`` to the device's list of its family, as canonical text."""
+    for value in _list(values):
+        if (info := _address(value)) is not None:
+            device["ipv4" if info.family == IPV4 else "ipv6"].append(info.address)
 
 
 def _merge_devices(hints: dict[str, Any], leases: dict[str, Any]) -> dict[str, LanDevice]:
@@ -453,19 +480,18 @@ def _merge_devices(hints: dict[str, Any], leases: dict[str, Any]) -> dict[str, L
             continue
         device = entry(mac)
         # 24.10 answers address lists; older rpcd-mod-luci one "ipv4" / "ipv6" string.
-        device["ipv4"] += _addresses(hint.get("ipaddrs")) + _addresses([hint.get("ipv4")])
-        device["ipv6"] += _addresses(hint.get("ip6addrs")) + _addresses([hint.get("ipv6")])
-        device["name"] = _text(hint.get("name"))
-    for key, family in (("dhcp_leases", "ipv4"), ("dhcp6_leases", "ipv6")):
-        lease_list = leases.get(key)
-        for lease in lease_list if isinstance(lease_list, list) else []:
+        for name in ("ipaddrs", "ip6addrs"):
+            _add_addresses(device, hint.get(name))
+        _add_addresses(device, [hint.get("ipv4"), hint.get("ipv6")])
+        device["name"] = clean_label(hint.get("name"))
+    for key in ("dhcp_leases", "dhcp6_leases"):
+        for lease in _list(leases.get(key)):
             if not isinstance(lease, dict) or (mac := normalize_mac(lease.get("macaddr"))) is None:
                 continue
             device = entry(mac)
-            addresses = _addresses([lease.get("ipaddr"), lease.get("ip6addr")])
-            addresses += _addresses(lease.get("ip6addrs"))
-            device[family] += addresses
-            device["hostname"] = device["hostname"] or _text(lease.get("hostname"))
+            _add_addresses(device, [lease.get("ipaddr"), lease.get("ip6addr")])
+            _add_addresses(device, lease.get("ip6addrs"))
+            device["hostname"] = device["hostname"] or clean_label(lease.get("hostname"))
     return {
         mac: LanDevice(
             mac=mac,

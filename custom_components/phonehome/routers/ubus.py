@@ -20,6 +20,7 @@ act on. The aiohttp session is the caller's (Home Assistant's shared one).
 import asyncio
 import itertools
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -86,6 +87,13 @@ _ENVELOPE: Final = msgspec.json.Decoder(_Envelope)
 _BATCH: Final = msgspec.json.Decoder(list[_Envelope])
 _STATUS: Final = msgspec.json.Decoder(int)
 _PAYLOAD: Final = msgspec.json.Decoder(dict[str, Any])
+_UNREADABLE: Final = (msgspec.DecodeError, RecursionError, UnicodeDecodeError)
+"""What decoding a reply raises when it is no JSON-RPC response: not JSON, not its
+shape, nested too deep for the decoder, or its own strings not UTF-8 (a payload,
+decoded later, reads such bytes as U+FFFD). A payload is never nested deeper than
+the envelope that holds it, so only the envelope can be too deep."""
+_SESSION_VALUE: Final = re.compile(rb'("ubus_rpc_session"\s*:\s*")[^"]*')
+"""A session id in a reply (the login's): masked before a reply is quoted in an error."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +103,9 @@ class UbusCall:
     obj: str
     method: str
     args: Mapping[str, object] = field(default_factory=dict)
+    raw: bool = False
+    """In a batch, answer the payload's bytes (``UbusResult.raw``), not the decoded
+    object: for a large payload that a typed decoder reads."""
 
     @property
     def name(self) -> str:
@@ -109,12 +120,21 @@ class UbusResult:
     call: UbusCall
     payload: dict[str, Any] | None = None
     error: RouterError | None = None
+    raw: bytes | None = None
+    """The payload's bytes, for a call with ``raw`` set."""
 
     def unwrap(self) -> dict[str, Any]:
         """The payload ({} when the call returns none); raises the call's error."""
         if self.error is not None:
             raise self.error
         return self.payload or {}
+
+    def unwrap_raw(self) -> bytes:
+        """The payload's bytes of a call with ``raw`` set; raises the call's error."""
+        if self.error is not None:
+            raise self.error
+        assert self.raw is not None, f"{self.call.name} was not a raw call"
+        return self.raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +329,11 @@ class UbusClient:
             denied = False
             for call, envelope in zip(calls, envelopes, strict=True):
                 try:
-                    results.append(UbusResult(call, payload=self._payload(envelope, call)))
+                    if call.raw:
+                        raw = _raw_payload(self._status(envelope, call))
+                        results.append(UbusResult(call, raw=raw))
+                    else:
+                        results.append(UbusResult(call, payload=self._payload(envelope, call)))
                 except _AccessDeniedError:
                     denied = True
                     results.append(UbusResult(call, error=self._denied(call)))
@@ -343,8 +367,7 @@ class UbusClient:
             payloads: list[bytes] = []
             try:
                 for call, envelope in zip(calls, envelopes, strict=True):
-                    result = self._status(envelope, call)
-                    payloads.append(bytes(result[1]) if len(result) > 1 else b"{}")
+                    payloads.append(_raw_payload(self._status(envelope, call)))
             except _AccessDeniedError:
                 if attempt == 1:
                     await self._relogin(sid)
@@ -363,7 +386,7 @@ class UbusClient:
         body = await self._post(request, self._timeout)
         try:
             document = _PAYLOAD.decode(body)
-        except msgspec.DecodeError as err:
+        except _UNREADABLE as err:
             raise RouterResponseError(
                 f"{self.url} did not answer list with a JSON-RPC response ({err})"
             ) from err
@@ -446,19 +469,19 @@ class UbusClient:
     def _decode_one(self, body: bytes) -> _Envelope:
         try:
             return _ENVELOPE.decode(body)
-        except msgspec.DecodeError as err:
+        except _UNREADABLE as err:
             raise RouterResponseError(
                 f"{self.url} did not answer with a JSON-RPC response ({err}); "
-                f"it starts {body[:80]!r}"
+                f"it starts {_excerpt(body)!r}"
             ) from err
 
     def _decode_batch(self, body: bytes, first_id: int, count: int) -> list[_Envelope]:
         try:
             envelopes = _BATCH.decode(body)
-        except msgspec.DecodeError as err:
+        except _UNREADABLE as err:
             raise RouterResponseError(
                 f"{self.url} did not answer the batch with a JSON-RPC array ({err}); "
-                f"it starts {body[:80]!r}"
+                f"it starts {_excerpt(body)!r}"
             ) from err
         by_id = {envelope.id: envelope for envelope in envelopes}
         try:
@@ -492,7 +515,7 @@ class UbusClient:
         if len(result) < 2:  # noqa: PLR2004
             return {}
         try:
-            return _PAYLOAD.decode(result[1])
+            return _decode_payload(result[1])
         except msgspec.DecodeError as err:
             raise RouterResponseError(f"the reply to {call.name} is not an object: {err}") from err
 
@@ -565,6 +588,24 @@ class UbusClient:
                 )
             flags.append(access)
         return flags
+
+
+def _decode_payload(data: msgspec.Raw) -> dict[str, Any]:
+    """A payload, each byte that is not UTF-8 (in a device's name) read as U+FFFD."""
+    try:
+        return _PAYLOAD.decode(data)
+    except UnicodeDecodeError:
+        return _PAYLOAD.decode(bytes(data).decode(errors="replace").encode())
+
+
+def _raw_payload(result: list[msgspec.Raw]) -> bytes:
+    """The payload's bytes of a successful call's result (``{}`` when it returns none)."""
+    return bytes(result[1]) if len(result) > 1 else b"{}"
+
+
+def _excerpt(body: bytes) -> bytes:
+    """The start of a reply, to quote in an error: any session id in it masked."""
+    return _SESSION_VALUE.sub(rb"\1<session>", body[:200])[:80]
 
 
 def _describe(args: Mapping[str, object]) -> str:
