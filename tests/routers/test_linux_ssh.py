@@ -8,6 +8,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -331,6 +332,7 @@ def test_leases_with_odd_lines() -> None:
         "1764240000 02:77:00:00:00:0b not-an-ip host 01:02\n"
         "1764240000 7 fd00:77::b host 00:02:00:00:ab:11:01:02:03:04\n"  # DUID-EN: no MAC
         "1764240000 8 fd00:77::c host 00:03:00:06:02:77:00:00:00:0c\n"  # DUID-LL, not Ethernet
+        "1764240000 9 fd00:77::d host 00:02:00:01:02:77:00:00:00:0d\n"  # DUID-EN, reads as Ethernet
         "1764240000 zz:zz 192.168.77.12 host\n"
     )
     assert table.devices() == {}
@@ -671,6 +673,45 @@ def test_isc_dhcpd_leases() -> None:
             mac="b8:27:eb:42:c9:e9", ipv4=("192.168.1.20",), hostname="red01"
         )
     }
+
+
+def test_isc_lease_cut_short_is_dropped() -> None:
+    """A block still open at the next ``lease`` line is dropped; the next block is its own."""
+    table = DeviceTable()
+    table.add_leases(
+        "lease 192.168.1.20 {\n  binding state active;\n"
+        "lease 192.168.1.21 {\n  binding state active;\n  hardware ethernet b8:27:eb:60:b8:8e;\n}\n"
+        "lease 192.168.1.22 {\n  binding state active;\n  hardware ethernet b8:27:eb:42:c9:e9;\n"
+    )
+    assert table.devices() == {
+        "b8:27:eb:60:b8:8e": LanDevice(mac="b8:27:eb:60:b8:8e", ipv4=("192.168.1.21",))
+    }
+
+
+def test_isc_leases_are_read_in_one_pass() -> None:
+    """20,000 ``lease x {`` lines never closed, and a block of 40,000 blank lines or
+    unclosed quotes: patterns that rescanned the rest from each line took seconds to
+    minutes (quadratic); one pass over the lines takes milliseconds."""
+    opened = "".join(f"lease 10.0.{n >> 8}.{n & 255} {{\n" for n in range(20_000))
+    closed = "lease 192.168.1.21 {\n  hardware ethernet b8:27:eb:60:b8:8e;\n}\n"
+    for filler in (" \n" * 40_000, '  client-hostname "x\n' * 40_000):
+        table = DeviceTable()
+        started = time.perf_counter()
+        table.add_leases(opened + "lease 192.168.1.22 {\n" + filler + "}\n" + closed + opened)
+        assert time.perf_counter() - started < 2
+        assert table.devices()["b8:27:eb:60:b8:8e"].ipv4 == ("192.168.1.21",)
+
+
+def test_lease_addresses_in_the_text_flows_carry() -> None:
+    """Canonical text (core/addresses.py), as the flows carry it; zoned addresses skipped."""
+    table = DeviceTable()
+    for address in ("FD00:77::B/64", "::1.2.3.4", "::FFFF:192.168.1.5", "fe80::1%eth0", "01.2.3.4"):
+        table.add("02:77:00:00:00:0b", address)
+    assert table.devices()["02:77:00:00:00:0b"].ipv6 == (
+        "fd00:77::b",
+        "::1.2.3.4",
+        "::ffff:192.168.1.5",
+    )
 
 
 def _stub(directory: Path, name: str, script: str) -> None:

@@ -10,7 +10,10 @@ Lease files, told apart by their content:
   length addr/len ...`` (``ipv4`` in place of the iaid, and the MAC as its DUID,
   for IPv4 leases); hostname ``-`` when none, ``broken\x20...`` when invalid;
 - ISC dhcpd (/var/lib/dhcp/dhcpd.leases): ``lease IP { ... hardware ethernet
-  MAC; client-hostname "NAME"; }`` blocks, the last block per address counting.
+  MAC; client-hostname "NAME"; }`` blocks, the last block per address counting
+  (dhcpd writes only printable names, a backslash before ``"``, ``\``, ``$``...).
+
+Hostnames pass through ``clean_label`` (core/labels.py) as they are read.
 
 ``ip neigh show``: ``ADDRESS dev IF lladdr MAC [router] STATE``; entries without
 a link-layer address (FAILED, INCOMPLETE) are skipped. IPv4 neighbours count as
@@ -18,12 +21,13 @@ devices only with a private (LAN) address, so the ISP's gateway on the WAN side
 stays out; IPv6 neighbours only add addresses to a MAC known otherwise.
 """
 
-import ipaddress
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
-from ..core.addresses import IPV4, AddressScope, classify_address, normalize_mac
+from ..core.addresses import IPV4, AddressScope, address_info, classify_address, normalize_mac
+from ..core.labels import clean_label
 from .base import LanDevice
 
 NO_HOSTNAME: Final = frozenset({"*", "-", ""})
@@ -32,10 +36,13 @@ DUID_LL: Final = "0003"
 HWTYPE_ETHERNET: Final = "0001"
 MAC_HEX: Final = 12
 BAD_STATES: Final = frozenset({"FAILED", "INCOMPLETE"})
-_ISC_LEASE: Final = re.compile(r"^lease\s+(\S+)\s*\{(.*?)^\}", re.M | re.S)
-_ISC_MAC: Final = re.compile(r"^\s*hardware ethernet\s+([0-9A-Fa-f:]+);", re.M)
-_ISC_HOST: Final = re.compile(r'^\s*client-hostname\s+"([^"]*)";', re.M)
-_ISC_STATE: Final = re.compile(r"^\s*binding state\s+(\w+);", re.M)
+_ISC_OPEN: Final = re.compile(r"lease\s+(\S+)\s*\{")
+# Each statement is matched within its line ([ \t], never \s): a run of blank lines
+# or an unclosed quote would otherwise be rescanned from every line start.
+_ISC_MAC: Final = re.compile(r"^[ \t]*hardware ethernet[ \t]+([0-9A-Fa-f:]+);", re.M)
+_ISC_HOST: Final = re.compile(r'^[ \t]*client-hostname[ \t]+"((?:[^"\\\n]|\\.)*)";', re.M)
+_ISC_ESCAPE: Final = re.compile(r"\\(.)")
+_ISC_STATE: Final = re.compile(r"^[ \t]*binding state[ \t]+(\w+);", re.M)
 
 
 @dataclass(slots=True)
@@ -52,24 +59,25 @@ class DeviceTable:
         self._found: dict[str, _Found] = {}
 
     def add(self, mac: object, address: str, hostname: str | None = None) -> None:
-        """One address (and maybe a hostname) of the device with this MAC; junk is skipped."""
-        try:
-            parsed = ipaddress.ip_address(address.split("/", maxsplit=1)[0])
-        except ValueError:
-            return
-        if (key := normalize_mac(mac)) is None:
+        """One address (and maybe a hostname) of the device with this MAC; junk is skipped.
+
+        Addresses are kept in the canonical text the flows carry (core/addresses.py).
+        An address with a zone (``fe80::1%eth0``) is no device's address: skipped.
+        """
+        info = address_info(address.split("/", maxsplit=1)[0])
+        if info is None or (key := normalize_mac(mac)) is None:
             return
         device = self._found.setdefault(key, _Found())
-        addresses = device.ipv4 if parsed.version == IPV4 else device.ipv6
-        if str(parsed) not in addresses:
-            addresses.append(str(parsed))
-        if hostname and hostname not in NO_HOSTNAME and not device.hostname:
-            device.hostname = hostname
+        addresses = device.ipv4 if info.family == IPV4 else device.ipv6
+        if info.address not in addresses:
+            addresses.append(info.address)
+        if hostname not in NO_HOSTNAME and not device.hostname:
+            device.hostname = clean_label(hostname)
 
     def add_leases(self, text: str) -> None:
         """Every lease of one file, whatever its format."""
-        if _ISC_LEASE.search(text):
-            self._add_isc(text)
+        if blocks := list(_isc_blocks(text)):
+            self._add_isc(blocks)
             return
         for line in text.splitlines():
             fields = line.split()
@@ -87,15 +95,16 @@ class DeviceTable:
         for address in addresses:
             self.add(mac, address, hostname)
 
-    def _add_isc(self, text: str) -> None:
+    def _add_isc(self, blocks: list[tuple[str, str]]) -> None:
         leases: dict[str, tuple[str, str | None]] = {}
-        for address, body in _ISC_LEASE.findall(text):
+        for address, body in blocks:
             state, found = _ISC_STATE.search(body), _ISC_MAC.search(body)
             if found is None or (state is not None and state.group(1) != "active"):
                 leases.pop(address, None)
                 continue
             host = _ISC_HOST.search(body)
-            leases[address] = (found.group(1), host.group(1) if host else None)
+            name = _ISC_ESCAPE.sub(r"\1", host.group(1)) if host else None
+            leases[address] = (found.group(1), name)
         for address, (mac, hostname) in leases.items():
             self.add(mac, address, hostname)
 
@@ -124,6 +133,24 @@ class DeviceTable:
             )
             for mac, found in sorted(self._found.items())
         }
+
+
+def _isc_blocks(text: str) -> Iterator[tuple[str, str]]:
+    """Each ``lease IP {`` ... ``}`` block of an ISC lease file: its address and body.
+
+    One pass over the lines: a block still open at the next ``lease`` line or at
+    the end of the text was cut short, and is dropped.
+    """
+    address: str | None = None
+    body: list[str] = []
+    for line in text.splitlines():
+        if opening := _ISC_OPEN.match(line):
+            address, body = opening.group(1), [line[opening.end() :]]
+        elif address is not None and line.startswith("}"):
+            yield address, "\n".join(body)
+            address = None
+        elif address is not None:
+            body.append(line)
 
 
 def _duid_mac(duid: str) -> str | None:
