@@ -147,6 +147,15 @@ def test_no_period_is_claimed_while_the_counters_stand_still() -> None:
     assert found.sends == 4  # the same four entries, their counters unchanged
 
 
+def test_an_entry_listed_twice_in_a_poll_counts_once() -> None:
+    """Two listings of one entry (a table read in pages) count as the last one says."""
+    analyzer = make(policies=MONITOR)
+    analyzer.update(flows(*pppp_session(500)), OWNERS, T0)
+    twice = [*pppp_session(502), *pppp_session(503)]
+    result = analyzer.update(flows(*twice), OWNERS, T0 + timedelta(seconds=30))
+    assert finding(result, CAMERA, "signature").sends == 4 * (1 + 3)
+
+
 # ---------------------------------------------------------------- signature
 
 

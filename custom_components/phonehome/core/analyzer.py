@@ -6,12 +6,15 @@ counts when its destination scope is one of ``INTERNET_SCOPES`` and its source
 address belongs to a device; everything else is ignored. This keeps ``core`` free
 of ``routers`` (the mapping is all the analyzer needs of a LanDevice).
 
-The first pass over the flows does a few dict operations per flow: it sums
-``Flow.connections`` per (device, remote ip, port, protocol) and remembers the
-unreplied entries. The rules then run per device over its destinations in the
-window, a much smaller set, sorted into rule groups again only after the device's
-destinations, baseline or settings changed. Everything remembered is capped per
-device and in total (MAX_* below), least recently seen or learned first.
+One pass over the flows folds them straight into each device's window: it adds
+``Flow.connections`` to the record of (remote ip, port, protocol), updated in place,
+remembers the unreplied entries and counts UDP packets sent. The rules then run per
+device over its destinations in the window, a much smaller set, sorted into rule
+groups again only after the device's destinations, baseline or settings changed; the
+groups also keep what each finding lists, so a poll only sums its records again.
+Destination records are msgspec Structs out of the garbage collector's scans.
+Everything remembered is capped per device and in total (MAX_* below), least
+recently seen or learned first.
 
 ``unreplied_attempts`` counts only flows with ``replied is False``. Sources that
 drop the kernel's flags (LuCI's getConntrackList) give ``replied is None``; those
@@ -22,13 +25,15 @@ import heapq
 import ipaddress
 import itertools
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from socket import AF_INET6, inet_ntop, inet_pton
 from types import MappingProxyType
 from typing import Any, Final, Literal, NamedTuple, Protocol
+
+import msgspec
 
 from .addresses import INTERNET_SCOPES
 from .geo import CountryLookup, unknown_country
@@ -187,19 +192,47 @@ class AnalysisResult:
 
 _NO_PORTS: Final[Mapping[int | None, int]] = MappingProxyType({})
 """A destination's ports until its first UDP packet count (most never have one)."""
+_LAST_SEEN: Final = attrgetter("last_seen")
+_COUNT: Final = attrgetter("count")
+_SENDS: Final = attrgetter("sends")
 
 
-class _Dest:
-    __slots__ = ("count", "first_seen", "last_seen", "ports", "sends")
+class _Dest(msgspec.Struct, gc=False):
+    """A destination in a device's window.
 
-    def __init__(self, now: datetime, count: int) -> None:
-        self.first_seen = now
-        self.last_seen = now
-        self.count = count
-        self.sends = 0
-        """UDP packets sent, counted across polls from the entries' packet counters."""
-        self.ports: Mapping[int | None, int] = _NO_PORTS
-        """Packets sent so far by each entry (by source port) at the last poll."""
+    Holds only datetimes, numbers and dicts of numbers, never a cycle: out of the
+    garbage collector's scans (there may be 262,144 of them, all long-lived).
+    """
+
+    first_seen: datetime
+    last_seen: datetime
+    count: int
+    sends: int = 0
+    """UDP packets sent, counted across polls from the entries' packet counters."""
+    ports: Mapping[int | None, int] = _NO_PORTS
+    """Packets sent so far by each entry (by source port), as of the last poll it sent in."""
+    before: Mapping[int | None, int] = _NO_PORTS
+    """``ports`` as of the poll before that."""
+    poll: int = 0
+    """The update that last counted its packets."""
+
+    def count_sent(self, sport: int | None, packets: int, poll: int) -> None:
+        """Add the packets an entry sent since the last poll (1 when it is new).
+
+        A new entry counts once, not with its whole counter: it may be older than the
+        window (a P2P session that started before Home Assistant did). An entry listed
+        twice in one poll counts as its last listing says.
+        """
+        if self.poll != poll:
+            self.poll = poll
+            self.before = self.ports
+            self.ports = {}
+        known = self.before.get(sport)
+        ports = self.ports
+        if (repeated := ports.get(sport)) is not None:
+            self.sends -= 1 if known is None else max(0, repeated - known)
+        self.sends += 1 if known is None else max(0, packets - known)
+        ports[sport] = packets  # type: ignore[index]  # this poll's own dict
 
 
 class _Groups:
@@ -211,24 +244,92 @@ class _Groups:
 
     __slots__ = (
         "dns",
+        "fanout",
         "learning_over",
-        "listed",
         "new_destinations",
+        "p2p_servers",
+        "parts",
         "signatures",
         "udp",
-        "udp_by_port",
     )
 
     def __init__(self, learning_over: bool) -> None:
         self.learning_over = learning_over
-        self.udp_by_port: dict[int | None, list[_DestKey]] = {}
-        self.signatures: dict[str, tuple[Signature, list[_DestKey]]] = {}
+        self.fanout: list[tuple[int | None, list[_DestKey]]] = []
+        """(port, destinations) of the UDP ports that reach enough hosts to fire."""
+        self.signatures: list[_SignatureHit] = []
+        """The signatures that match enough hosts to fire."""
         self.dns: list[_DestKey] = []
         self.new_destinations: list[_DestKey] = []
         self.udp: set[tuple[str, int | None]] = set()
         """(ip, port) of every UDP destination: what shared_p2p_server looks for."""
-        self.listed: dict[tuple[FindingKind, str], tuple[FindingDestination, ...]] = {}
-        """The destinations each finding of these groups lists."""
+        self.p2p_servers: set[tuple[str, int | None]] | None = None
+        """(ip, port) of the UDP destinations its P2P findings list, once they ran."""
+        self.parts: dict[tuple[FindingKind, str], _Parts] = {}
+        """What stays the same in each finding of these groups from poll to poll."""
+
+
+class _SignatureHit(NamedTuple):
+    signature: Signature
+    keys: list[_DestKey]
+    hosts: int
+    ports: str
+    """The destination ports, as the explanation lists them."""
+
+
+class _Parts(NamedTuple):
+    """A finding's destinations, their records, earliest first_seen and listed ones."""
+
+    keys: list[_DestKey]
+    records: list[_Dest]
+    first_seen: datetime
+    listed: tuple[FindingDestination, ...]
+    where: str
+    """' in CN and US' (the listed destinations' countries) or '', for an explanation."""
+
+
+class _Span(NamedTuple):
+    """A finding's destinations and what they add up to in this update."""
+
+    listed: tuple[FindingDestination, ...]
+    where: str
+    first_seen: datetime
+    last_seen: datetime
+    connections: int
+    sends: int | None
+
+    def every(self) -> str:
+        """' every ~9 s' (when each listed host got three UDP packets or more) or ''."""
+        span = (self.last_seen - self.first_seen).total_seconds()
+        per_host = (self.sends or 0) / max(1, len(self.listed))
+        if per_host >= 3 and span > 0:  # noqa: PLR2004 - two gaps at least
+            return f" every ~{round(span / (per_host - 1))} s"
+        return ""
+
+    def finding(  # noqa: PLR0913 - the parts the span does not hold
+        self,
+        mac: str,
+        kind: FindingKind,
+        severity: Severity,
+        key: str,
+        explanation: str,
+        *,
+        signature: str | None = None,
+    ) -> Finding:
+        """The finding these destinations make."""
+        return Finding(
+            mac,
+            kind,
+            self.listed,
+            self.first_seen,
+            self.last_seen,
+            self.connections,
+            severity,
+            explanation,
+            signature,
+            key,
+            self.sends,
+        )
 
 
 class _Device:
@@ -240,11 +341,13 @@ class _Device:
         "exported",
         "first_seen",
         "groups",
+        "mac",
         "newest",
         "oldest",
     )
 
-    def __init__(self, now: datetime) -> None:
+    def __init__(self, mac: str, now: datetime) -> None:
+        self.mac = mac
         self.first_seen = now
         self.dests: dict[_DestKey, _Dest] = {}
         self.attempts: dict[_AttemptKey, tuple[datetime, int]] = {}
@@ -303,6 +406,8 @@ class Analyzer:
         """Baseline keys dropped by MAX_BASELINE or MAX_BASELINE_TOTAL since start."""
         self.destinations_dropped = 0
         """Window destinations dropped by MAX_DESTINATIONS(_TOTAL) (not by the window)."""
+        self._polls = 0
+        """Updates so far: tells a destination's first UDP entry of a poll from the next."""
 
     @property
     def baseline_entries(self) -> int:
@@ -347,53 +452,24 @@ class Analyzer:
 
     # ------------------------------------------------------------ update
 
-    def update(  # noqa: PLR0912 - one pass, several cheap steps
+    def update(
         self, flows: Iterable[Flow], owners: Mapping[str, str], now: datetime
     ) -> AnalysisResult:
         """Fold one poll in and return every device's active findings."""
-        poll, unreplied, sent = _fold(flows, owners)
         devices = self._devices
         for mac in set(owners.values()):
             if mac not in devices:
-                devices[mac] = _Device(now)
+                devices[mac] = _Device(mac, now)
         cutoff = now - self.settings.window
         for state in devices.values():
             _expire(state, cutoff)
-        allowed = self._allowed if self._allow else None
-        learning = {mac for mac, state in devices.items() if self._learning(mac, state, now)}
-        for mac, per_device in poll.items():
-            state = devices[mac]
-            dests = state.dests
             state.oldest = min(state.oldest, now)  # the clock may have gone back
-            if allowed is None:
-                state.newest = now
-            for key, count in per_device.items():
-                if allowed is not None:
-                    if allowed(mac, *key):
-                        continue
-                    state.newest = now
-                record = dests.get(key)
-                if record is None:
-                    dests[key] = _Dest(now, count)
-                    state.groups = None
-                    if mac in learning:
-                        _learn(state, (network_of(key[0]), key[1], key[2]), now)
-                else:
-                    record.last_seen = now
-                    record.count += count
+        learning = {mac for mac, state in devices.items() if self._learning(mac, state, now)}
+        targets = {address: devices[mac] for address, mac in owners.items()}
+        self._fold(flows, targets, learning, now)
         for state in devices.values():
             self.destinations_dropped += _cap_destinations(state)
         self._cap_all_destinations()
-        for mac, attempts in unreplied.items():
-            remembered = devices[mac].attempts
-            for attempt, count in attempts.items():
-                if allowed is None or not allowed(mac, *attempt[:3]):
-                    remembered[attempt] = (now, count)
-        for mac, per_key in sent.items():
-            dests = devices[mac].dests
-            for key, ports in per_key.items():
-                if (record := dests.get(key)) is not None:
-                    _count_sends(record, ports)
 
         found: dict[str, list[Finding]] = {}
         for mac in learning:
@@ -414,6 +490,49 @@ class Analyzer:
             state.active = active
             reports[mac] = DeviceReport(mac, tuple(findings))
         return AnalysisResult(reports, tuple(new))
+
+    def _fold(
+        self,
+        flows: Iterable[Flow],
+        targets: Mapping[str, _Device],
+        learning: set[str],
+        now: datetime,
+    ) -> None:
+        """Fold the poll's internet flows into the devices' windows, in one pass.
+
+        Sums connections into the destinations, remembers unreplied entries, and counts
+        the packets each UDP entry sent, where the router counts packets.
+        """
+        self._polls += 1
+        poll = self._polls
+        allowed = self._allowed if self._allow else None
+        internet = INTERNET_SCOPES
+        target = targets.get
+        for flow in flows:
+            if flow.dst_scope not in internet:
+                continue
+            state = target(flow.src)
+            if state is None:
+                continue
+            key = (flow.dst, flow.dport, flow.protocol)
+            dests = state.dests
+            record = dests.get(key)
+            if record is None:
+                if allowed is not None and allowed(state.mac, *key):
+                    continue
+                record = dests[key] = _Dest(now, now, flow.connections)
+                state.groups = None
+                if state.mac in learning:
+                    _learn(state, (network_of(key[0]), key[1], key[2]), now)
+            else:
+                record.last_seen = now
+                record.count += flow.connections
+            state.newest = now
+            if flow.replied is False:
+                state.attempts[key[0], key[1], key[2], flow.sport] = (now, flow.connections)
+            if flow.protocol == UDP and flow.total_packets is not None:
+                packets = flow.total_packets - (flow.reply_packets or 0)
+                record.count_sent(flow.sport, packets, poll)
 
     def _cap_all_destinations(self) -> None:
         """Drop the least recently seen destinations of all devices beyond the total cap."""
@@ -508,20 +627,32 @@ class Analyzer:
         signature_ports = self.index.by_port
         resolvers = self.settings.lan_resolvers
         baseline = state.baseline
+        udp_by_port: dict[int | None, list[_DestKey]] = {}
+        by_signature: dict[str, tuple[Signature, list[_DestKey]]] = {}
         for key in state.dests:
             ip, port, protocol = key
             if protocol == UDP:
                 groups.udp.add((ip, port))
                 if port not in FANOUT_EXCLUDED_PORTS:
-                    groups.udp_by_port.setdefault(port, []).append(key)
+                    udp_by_port.setdefault(port, []).append(key)
             pair = (protocol, port)
             if pair in signature_ports:
                 for signature in candidates(protocol, port, ip):
-                    groups.signatures.setdefault(signature.id, (signature, []))[1].append(key)
+                    by_signature.setdefault(signature.id, (signature, []))[1].append(key)
             if pair in DNS_PORTS and ip not in resolvers:
                 groups.dns.append(key)
             if learning_over and (network_of(ip), port, protocol) not in baseline:
                 groups.new_destinations.append(key)
+        for signature, keys in by_signature.values():
+            hosts = len({ip for ip, _, _ in keys})
+            if hosts >= signature.min_hosts:
+                ports = ", ".join(map(str, sorted({p for _, p, _ in keys if p is not None})))
+                groups.signatures.append(_SignatureHit(signature, keys, hosts, ports))
+        groups.fanout = [
+            (port, keys)
+            for port, keys in udp_by_port.items()
+            if len({ip for ip, _, _ in keys}) >= self.settings.fanout_hosts
+        ]
         return groups
 
     def _rules(self, mac: str, state: _Device) -> list[Finding]:
@@ -536,160 +667,147 @@ class Analyzer:
             and state.newest - state.first_seen >= settings.learning_period
         )
         groups = self._groups(state, learning_over)
-        udp_by_port, by_signature = groups.udp_by_port, groups.signatures
         dns, new_destinations = groups.dns, groups.new_destinations
 
         findings: list[Finding] = []
-        for signature_id, (signature, keys) in by_signature.items():
-            hosts = len({ip for ip, _, _ in keys})
-            if hosts >= signature.min_hosts:
-                ports = sorted({p for _, p, _ in keys if p is not None})
-                finding = self._finding(
-                    mac,
-                    "signature",
-                    state,
-                    keys,
-                    severity=signature.severity,
-                    key=signature_id,
-                    groups=groups,
+        for signature, keys, hosts, ports in groups.signatures:
+            span = self._span(state, "signature", signature.id, keys, groups)
+            text = signature.explain(ports, hosts, countries=span.where, every=span.every())
+            findings.append(
+                span.finding(
+                    mac, "signature", signature.severity, signature.id, text, signature=signature.id
                 )
-                countries, every = self._phrases(finding)
-                text = signature.explain(
-                    ", ".join(map(str, ports)), hosts, countries=countries, every=every
-                )
-                findings.append(_with(finding, text, signature_id))
-        for port, keys in udp_by_port.items():
-            if len({ip for ip, _, _ in keys}) >= settings.fanout_hosts:
-                finding = self._finding(
-                    mac, "p2p_fanout", state, keys, severity="medium", key=str(port), groups=groups
-                )
-                countries, every = self._phrases(finding)
-                hosts = len({d.ip for d in finding.destinations})
-                text = (
-                    f"UDP to port {port} of {_hosts(hosts)}{countries}{every}: the pattern of a "
-                    "P2P cloud or hole punching"
-                )
-                findings.append(_with(finding, text))
-        attempts = sum(count for _, count in state.attempts.values())
+            )
+        for port, keys in groups.fanout:
+            span = self._span(state, "p2p_fanout", str(port), keys, groups)
+            hosts = len({d.ip for d in span.listed})
+            text = (
+                f"UDP to port {port} of {_hosts(hosts)}{span.where}{span.every()}: the pattern "
+                "of a P2P cloud or hole punching"
+            )
+            findings.append(span.finding(mac, "p2p_fanout", "medium", str(port), text))
+        if groups.p2p_servers is None:
+            groups.p2p_servers = {
+                (d.ip, d.port) for f in findings for d in f.destinations if d.protocol == "udp"
+            }
+        attempts = sum(map(itemgetter(1), state.attempts.values()))
         if attempts >= settings.unreplied_attempts:
             keys = list({(ip, port, protocol) for ip, port, protocol, _ in state.attempts})
-            finding = self._finding(
-                mac, "unreplied_attempts", state, keys, severity="medium", key=""
+            span = self._span(state, "unreplied_attempts", "", keys, None)._replace(
+                connections=attempts
             )
-            finding = _replace_count(finding, attempts)
             hosts = len({ip for ip, _, _ in keys})
             text = (
                 f"{attempts} connection attempts without reply to {_hosts(hosts, 'internet ')}"
-                f"{self._phrases(finding)[0]}: it keeps trying although something blocks it"
+                f"{span.where}: it keeps trying although something blocks it"
             )
-            findings.append(_with(finding, text))
+            findings.append(span.finding(mac, "unreplied_attempts", "medium", "", text))
         if dns:
-            finding = self._finding(
-                mac, "dns_bypass", state, dns, severity="medium", key="", groups=groups
-            )
+            span = self._span(state, "dns_bypass", "", dns, groups)
             servers = ", ".join(sorted({ip for ip, _, _ in dns}))
             text = (
-                f"DNS to {servers}{self._phrases(finding)[0]} instead of the LAN's resolver: "
+                f"DNS to {servers}{span.where} instead of the LAN's resolver: "
                 "it bypasses local DNS filtering"
             )
-            findings.append(_with(finding, text))
+            findings.append(span.finding(mac, "dns_bypass", "medium", "", text))
         if policy == "local_only" and state.dests:
             keys = list(state.dests)
-            finding = self._finding(
-                mac, "local_only_violation", state, keys, severity="high", key=""
-            )
+            span = self._span(state, "local_only_violation", "", keys, groups)
             hosts = len({ip for ip, _, _ in keys})
             text = f"Talks to {_hosts(hosts, 'internet ')} although its policy is local only"
-            findings.append(_with(finding, text))
+            findings.append(span.finding(mac, "local_only_violation", "high", "", text))
         if new_destinations:
-            finding = self._finding(
-                mac,
-                "new_destination",
-                state,
-                new_destinations,
-                severity="low",
-                key="",
-                groups=groups,
-            )
+            span = self._span(state, "new_destination", "", new_destinations, groups)
             hosts = len({ip for ip, _, _ in new_destinations})
             text = (
-                f"{_hosts(hosts, 'internet ')}{self._phrases(finding)[0]} on networks/ports not seen "
+                f"{_hosts(hosts, 'internet ')}{span.where} on networks/ports not seen "
                 "while it was learning"
             )
-            findings.append(_with(finding, text))
+            findings.append(span.finding(mac, "new_destination", "low", "", text))
         return findings
 
     def _shared(self, found: dict[str, list[Finding]]) -> None:
         """shared_p2p_server: other devices reaching a P2P server (UDP ip:port) of a flagged one."""
         servers: set[tuple[str, int | None]] = set()
-        for findings in found.values():
-            for finding in findings:
-                if finding.kind in P2P_KINDS:
-                    servers.update(
-                        (d.ip, d.port) for d in finding.destinations if d.protocol == "udp"
-                    )
+        for mac, findings in found.items():
+            groups = self._devices[mac].groups
+            if findings and groups is not None and groups.p2p_servers:
+                servers |= groups.p2p_servers  # the UDP destinations of its P2P findings
         if not servers:
             return
         users: dict[tuple[str, int | None], list[str]] = {}
         for mac, state in self._devices.items():
             if state.dests and state.groups is not None:
-                for server in sorted(servers & state.groups.udp, key=str):
+                for server in servers & state.groups.udp:
                     users.setdefault(server, []).append(mac)
-        shared = {server: macs for server, macs in users.items() if len(macs) >= 2}  # noqa: PLR2004
+        shared = {
+            server: sorted(macs)
+            for server, macs in users.items()
+            if len(macs) >= 2  # noqa: PLR2004
+        }
         per_device: dict[str, list[tuple[str, int | None]]] = {}
         for server, macs in shared.items():
             for mac in macs:
                 per_device.setdefault(mac, []).append(server)
         for mac, servers_of in per_device.items():
             state = self._devices[mac]
-            keys = [(ip, port, UDP) for ip, port in sorted(servers_of, key=str)]
-            finding = self._finding(mac, "shared_p2p_server", state, keys, severity="high", key="")
-            others = sorted({m for s in servers_of for m in shared[s]} - {mac})
-            listed = ", ".join(f"{ip}:{port}" for ip, port in sorted(servers_of, key=str)[:3])
+            servers_of.sort(key=str)
+            keys = [(ip, port, UDP) for ip, port in servers_of]
+            span = self._span(state, "shared_p2p_server", "", keys, state.groups)
+            others = (
+                [m for m in shared[servers_of[0]] if m != mac]  # sorted already
+                if len(servers_of) == 1
+                else sorted({m for s in servers_of for m in shared[s]} - {mac})
+            )
+            listed = ", ".join(f"{ip}:{port}" for ip, port in servers_of[:3])
             text = (
                 f"Shares the P2P server {listed} with {len(others)} other device(s) "
                 f"({', '.join(others)}): one of them is flagged for P2P traffic"
             )
-            found[mac].append(_with(finding, text))
+            found[mac].append(span.finding(mac, "shared_p2p_server", "high", "", text))
 
     # ------------------------------------------------------------ helpers
 
-    def _finding(  # noqa: PLR0913 - the parts of a finding
+    def _span(
         self,
-        mac: str,
-        kind: FindingKind,
         state: _Device,
-        keys: list[_DestKey],
-        *,
-        severity: Severity,
+        kind: FindingKind,
         key: str,
-        groups: _Groups | None = None,
-    ) -> Finding:
-        """The finding over these destinations; ``groups`` keeps its listed destinations."""
-        records = [state.dests[k] for k in keys if k in state.dests]
+        keys: list[_DestKey],
+        groups: _Groups | None,
+    ) -> "_Span":
+        """What a finding over these destinations lists and counts now.
+
+        ``groups`` keeps what stays the same while the device's destinations do (their
+        records, earliest first_seen and listed destinations); only the keys' records
+        are in it, so a finding whose keys may lack one (unreplied attempts) passes none.
+        """
+        parts = groups.parts.get((kind, key)) if groups is not None else None
+        if parts is None or (parts.keys is not keys and parts.keys != keys):
+            parts = self._parts(state, keys)
+            if groups is not None:
+                groups.parts[kind, key] = parts
+        records = parts.records
         if records:
-            first = min(r.first_seen for r in records)
-            last = max(r.last_seen for r in records)
+            first = parts.first_seen
+            last = max(map(_LAST_SEEN, records))
         else:  # only unreplied attempts (allow-listed dests are never here)
             times = [t for t, _ in state.attempts.values()]
             first, last = min(times), max(times)
-        destinations = groups.listed.get((kind, key)) if groups is not None else None
-        if destinations is None:
-            country = self.country_of
-            listed = sorted(keys, key=lambda k: (k[0], k[1] or 0, k[2]))[:MAX_LISTED]
-            destinations = tuple(
-                FindingDestination(ip, port, protocol_name(protocol), country(ip))
-                for ip, port, protocol in listed
-            )
-            if groups is not None:
-                groups.listed[kind, key] = destinations
-        count = sum(r.count for r in records)
-        sends = sum(r.sends for r in records) or None
-        return Finding(mac, kind, destinations, first, last, count, severity, "", None, key, sends)
+        count = sum(map(_COUNT, records))
+        sends = sum(map(_SENDS, records)) or None
+        return _Span(parts.listed, parts.where, first, last, count, sends)
 
-    def _phrases(self, finding: Finding) -> tuple[str, str]:
-        """(' in CN and US' or '', ' every ~9 s' or '') for an explanation."""
-        countries = sorted({d.country for d in finding.destinations if d.country})
+    def _parts(self, state: _Device, keys: list[_DestKey]) -> _Parts:
+        records = [state.dests[k] for k in keys if k in state.dests]
+        first = min((r.first_seen for r in records), default=state.first_seen)
+        country = self.country_of
+        listed = sorted(keys, key=lambda k: (k[0], k[1] or 0, k[2]))[:MAX_LISTED]
+        destinations = tuple(
+            FindingDestination(ip, port, protocol_name(protocol), country(ip))
+            for ip, port, protocol in listed
+        )
+        countries = sorted({d.country for d in destinations if d.country})
         where = ""
         if countries:
             where = " in " + (
@@ -697,12 +815,7 @@ class Analyzer:
                 if len(countries) == 1
                 else ", ".join(countries[:-1]) + " and " + countries[-1]
             )
-        every = ""
-        span = (finding.last_seen - finding.first_seen).total_seconds()
-        per_host = (finding.sends or 0) / max(1, len(finding.destinations))
-        if per_host >= 3 and span > 0:  # noqa: PLR2004 - two gaps at least
-            every = f" every ~{round(span / (per_host - 1))} s"
-        return where, every
+        return _Parts(keys, records, first, destinations, where)
 
     # ------------------------------------------------------------ persistence
 
@@ -736,7 +849,7 @@ class Analyzer:
             raise ValueError(msg)
         self._devices = {}
         for mac, saved in data["devices"].items():
-            state = _Device(datetime.fromisoformat(saved["first_seen"]))
+            state = _Device(mac, datetime.fromisoformat(saved["first_seen"]))
             for net, port, protocol in saved["baseline"][-MAX_BASELINE:]:
                 state.baseline[(str(net), port, int(protocol))] = state.first_seen
             for item in saved["findings"]:
@@ -744,66 +857,6 @@ class Analyzer:
                 state.active[(finding.kind, finding.key)] = finding
             self._devices[mac] = state
         self._cap_all_baselines()
-
-
-def _fold(
-    flows: Iterable[Flow], owners: Mapping[str, str]
-) -> tuple[
-    dict[str, dict[_DestKey, int]],
-    dict[str, dict[_AttemptKey, int]],
-    dict[str, dict[_DestKey, dict[int | None, int]]],
-]:
-    """One poll's internet flows by device: connections, unreplied entries, UDP packets sent.
-
-    Connections per (remote ip, port, protocol); unreplied entries per source port; and
-    the packets each UDP entry has sent, where the router counts packets.
-    """
-    poll: dict[str, dict[_DestKey, int]] = {}
-    unreplied: dict[str, dict[_AttemptKey, int]] = {}
-    sent: dict[str, dict[_DestKey, dict[int | None, int]]] = {}
-    internet = INTERNET_SCOPES
-    owner = owners.get
-    of_device = poll.get
-    for flow in flows:
-        if flow.dst_scope not in internet:
-            continue
-        mac = owner(flow.src)
-        if mac is None:
-            continue
-        per_device = of_device(mac)
-        if per_device is None:
-            per_device = poll[mac] = {}
-        key = (flow.dst, flow.dport, flow.protocol)
-        per_device[key] = per_device.get(key, 0) + flow.connections
-        if flow.replied is False:
-            attempts = unreplied.get(mac)
-            if attempts is None:
-                attempts = unreplied[mac] = {}
-            attempts[key[0], key[1], key[2], flow.sport] = flow.connections
-        if flow.protocol == UDP and flow.total_packets is not None:
-            per_key = sent.get(mac)
-            if per_key is None:
-                per_key = sent[mac] = {}
-            ports = per_key.get(key)
-            if ports is None:
-                ports = per_key[key] = {}
-            ports[flow.sport] = flow.total_packets - (flow.reply_packets or 0)
-    return poll, unreplied, sent
-
-
-def _count_sends(record: _Dest, ports: dict[int | None, int]) -> None:
-    """Add the packets sent since the last poll: growth of known entries, 1 per new entry.
-
-    A new entry counts once, not with its whole counter: it may be older than the
-    window (a P2P session that started before Home Assistant did).
-    """
-    before = record.ports
-    sends = 0
-    for sport, packets in ports.items():
-        known = before.get(sport)
-        sends += 1 if known is None else max(0, packets - known)
-    record.sends += sends
-    record.ports = ports
 
 
 def _learn(state: _Device, key: _BaselineKey, now: datetime) -> None:
@@ -854,27 +907,6 @@ def _cap_baseline(state: _Device) -> int:
     if excess:
         state.groups = state.exported = None
     return excess
-
-
-def _with(finding: Finding, explanation: str, signature: str | None = None) -> Finding:
-    f = finding
-    return Finding(
-        f.device,
-        f.kind,
-        f.destinations,
-        f.first_seen,
-        f.last_seen,
-        f.count,
-        f.severity,
-        explanation,
-        signature,
-        f.key,
-        f.sends,
-    )
-
-
-def _replace_count(finding: Finding, count: int) -> Finding:
-    return replace(finding, count=count)
 
 
 def _finding_to_dict(finding: Finding) -> dict[str, Any]:
