@@ -32,6 +32,7 @@ from .const import (
     DEFAULT_UNREPLIED_ATTEMPTS,
     DEFAULT_WINDOW,
     DOMAIN,
+    TOP_DESTINATIONS,
 )
 from .core.activity import ActivityTracker, Destination, DeviceActivity
 from .core.analyzer import (
@@ -191,7 +192,7 @@ class PhoneHomeCoordinator(DataUpdateCoordinator[PhoneHomeState]):
         self.countries = CountrySource(unknown_country, None)
         """Replaced by the installed country data in ``_async_setup``."""
         window = timedelta(minutes=options.get(CONF_WINDOW, DEFAULT_WINDOW))
-        self.tracker = ActivityTracker(window)
+        self.tracker = ActivityTracker(window, recent=TOP_DESTINATIONS)
         self.tracked: frozenset[str] = frozenset(
             mac.lower() for mac in options.get(CONF_TRACKED_DEVICES, [])
         )

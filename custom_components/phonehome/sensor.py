@@ -13,7 +13,6 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import EntityCategory, UnitOfInformation, UnitOfTime
 
-from .const import TOP_DESTINATIONS
 from .coordinator import TOTALS_ONLY_SOURCES, destination_data
 from .entity import (
     PhoneHomeEntity,
@@ -82,7 +81,7 @@ def _last_contact(state: PhoneHomeState, mac: str) -> datetime | None:
 
 def _top_destinations(state: PhoneHomeState, mac: str) -> tuple[Destination, ...]:
     activity = _activity(state, mac)
-    return activity.destinations[:TOP_DESTINATIONS] if activity is not None else ()
+    return activity.recent if activity is not None else ()
 
 
 def _destinations_shown(state: PhoneHomeState, mac: str) -> Hashable:

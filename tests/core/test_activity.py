@@ -160,6 +160,30 @@ def test_destinations_are_capped_oldest_first() -> None:
     assert camera.internet_hosts == 3
 
 
+def test_over_the_cap_the_destinations_known_longest_stay() -> None:
+    """All seen in the same poll: the ones that came last go, so the rest stay put."""
+    tracker = ActivityTracker(WINDOW, max_destinations=3)
+    lines = [udp("192.168.1.20", f"203.0.113.{host}", 10001) for host in range(1, 4)]
+    tracker.update(flows(*lines), DEVICES, T0)
+    more = [*lines, udp("192.168.1.20", "203.0.113.9", 10001)]
+    for minute in (1, 2):
+        activity = tracker.update(flows(*more), DEVICES, T0 + timedelta(minutes=minute))
+        camera = activity[CAMERA.mac]
+        assert {d.ip for d in camera.destinations} == {f"203.0.113.{host}" for host in (1, 2, 3)}
+        assert {d.first_seen for d in camera.destinations} == {T0}
+
+
+def test_recent_lists_the_newest_destinations_ready_made() -> None:
+    tracker = ActivityTracker(WINDOW, recent=2)
+    for minute in range(4):
+        line = udp("192.168.1.20", f"203.0.113.{minute + 1}", 10001)
+        activity = tracker.update(flows(line), DEVICES, T0 + timedelta(minutes=minute))
+    camera = activity[CAMERA.mac]
+    assert camera.recent == camera.destinations[:2]
+    assert [d.ip for d in camera.recent] == ["203.0.113.4", "203.0.113.3"]
+    assert activity[TV.mac].recent == ()
+
+
 def test_ties_on_last_seen_are_ordered_by_bytes() -> None:
     activity = ActivityTracker(WINDOW).update(
         flows(

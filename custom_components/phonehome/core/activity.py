@@ -20,6 +20,8 @@ from .model import Flow
 DEFAULT_MAX_DESTINATIONS: Final = 256
 """Per device: a busy phone or PC reaches 100-200 hosts in 15 minutes; a few hundred
 more only come from scanners and P2P swarms, which 256 already shows plainly."""
+DEFAULT_RECENT: Final = 10
+"""Newest destinations per device that each poll lists ready-made (``DeviceActivity.recent``)."""
 DEFAULT_MAX_TOTAL: Final = 131_072
 """All devices together: 256 each for 512 devices, the small office this integration
 is sized for (a house has 20-60). About 150 bytes each, so at most ~20 MB."""
@@ -62,6 +64,7 @@ class DeviceActivity:
         "internet_hosts",
         "last_internet_contact",
         "mac",
+        "recent",
     )
 
     mac: str
@@ -71,6 +74,9 @@ class DeviceActivity:
     """Internet connections (kernel entries: the sum of ``Flow.connections``) in the latest poll."""
     last_internet_contact: datetime | None
     """The latest poll time at which it had an internet flow."""
+    recent: tuple[Destination, ...]
+    """The newest few of ``destinations``, picked in the poll's executor job so that
+    readers on the event loop (the sensors) never sort a device's whole list."""
 
     def __init__(
         self,
@@ -86,23 +92,30 @@ class DeviceActivity:
         self.internet_connections = internet_connections
         self.last_internet_contact = last_internet_contact
         self._destinations: tuple[Destination, ...] | None = destinations
+        self.recent = destinations[:DEFAULT_RECENT]
         self._keys: tuple[DestinationKey, ...] = ()
         self._records: tuple[_Record, ...] = ()
 
     @classmethod
-    def _of_records(
+    def _of_records(  # noqa: PLR0913, PLR0917 - the fields, then the records
         cls,
         mac: str,
         hosts: int,
         connections: int,
         last_contact: datetime | None,
         seen: dict[DestinationKey, _Record],
+        recent: int,
     ) -> "DeviceActivity":
         """The activity over a copy of the tracker's records (two tuples: no copy per record)."""
         activity = cls(mac, hosts, connections, last_contact)
         activity._destinations = None
         activity._keys = tuple(seen)
         activity._records = tuple(seen.values())
+        newest = sorted(seen.items(), key=_record_order, reverse=True)[:recent]  # < nlargest
+        activity.recent = tuple(
+            Destination(ip, port, protocol, first, last, total, country)
+            for (ip, port, protocol), (first, last, total, country) in newest
+        )
         return activity
 
     @property
@@ -167,8 +180,10 @@ class ActivityTracker:
         max_destinations: int = DEFAULT_MAX_DESTINATIONS,
         country_of: CountryLookup = unknown_country,
         max_total: int = DEFAULT_MAX_TOTAL,
+        recent: int = DEFAULT_RECENT,
     ) -> None:
         self.window = window
+        self.recent = recent
         self.max_destinations = max_destinations
         self.max_total = max_total
         self.country_of = country_of
@@ -221,7 +236,7 @@ class ActivityTracker:
             if mac not in hosts:
                 hosts[mac] = len({ip for ip, _, _ in seen})
             result[mac] = DeviceActivity._of_records(
-                mac, hosts[mac], connections.get(mac, 0), last_contact(mac), seen
+                mac, hosts[mac], connections.get(mac, 0), last_contact(mac), seen, self.recent
             )
         return result
 
@@ -273,8 +288,11 @@ class ActivityTracker:
                     self._hosts.pop(mac, None)
             if len(seen) > cap:
                 self._hosts.pop(mac, None)
-                ordered = sorted(seen, key=lambda key: seen[key][1])  # oldest first
-                for key in ordered[: len(seen) - cap]:
+                # newest first; a stable sort keeps ties in dict order, which is first-seen
+                # order (a record is replaced in place), so among equal last_seen the newest
+                # arrivals go, not destinations active every poll (else found "new" in turn)
+                ordered = sorted(seen, key=lambda key: seen[key][1], reverse=True)
+                for key in ordered[cap:]:
                     del seen[key]
                     self.destinations_dropped += 1
             if not seen:
