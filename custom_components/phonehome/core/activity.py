@@ -245,20 +245,22 @@ class ActivityTracker:
         connections: dict[str, int] = {}
         internet = INTERNET_SCOPES
         owner_of = owner.get
-        every = self._seen
         country_of = self.country_of
         hosts = self._hosts
+        last_src: str | None = None
+        mac: str | None = None
+        seen: dict[DestinationKey, _Record] = {}
         for flow in flows:
             if flow.dst_scope not in internet:
                 continue
-            mac = owner_of(flow.src)
+            if flow.src is not last_src:  # tables list a source's flows together
+                last_src = flow.src
+                mac = owner_of(last_src)
+                if mac is not None:
+                    seen = self._records_of(mac, now)
             if mac is None:
                 continue
             connections[mac] = connections.get(mac, 0) + flow.connections
-            seen = every.get(mac)
-            if seen is None:
-                seen = every[mac] = {}
-                self._oldest[mac] = now
             key = (flow.dst, flow.dport, flow.protocol)
             record = seen.get(key)
             total = flow.total_bytes
@@ -266,7 +268,7 @@ class ActivityTracker:
                 seen[key] = (now, now, total, country_of(flow.dst))
                 hosts.pop(mac, None)
                 continue
-            if record[1] == now:  # another flow to it in this poll: sum
+            if record[1] is now:  # another flow to it in this poll: sum
                 before = record[2]
                 if total is None:
                     total = before
@@ -274,6 +276,14 @@ class ActivityTracker:
                     total += before
             seen[key] = (record[0], now, total, record[3])
         return connections
+
+    def _records_of(self, mac: str, now: datetime) -> dict[DestinationKey, _Record]:
+        """The device's records, made empty on its first destination."""
+        seen = self._seen.get(mac)
+        if seen is None:
+            seen = self._seen[mac] = {}
+            self._oldest[mac] = now
+        return seen
 
     def _expire(self, cutoff: datetime) -> None:
         """Drop records out of the window, then the oldest beyond the per-device cap."""
