@@ -7,10 +7,11 @@ traffic when its destination scope is one of ``INTERNET_SCOPES``. Everything els
 
 import heapq
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import itemgetter
 from typing import Final
+
+import msgspec
 
 from ..routers.base import LanDevice
 from .addresses import INTERNET_SCOPES
@@ -33,9 +34,12 @@ type _Record = tuple[datetime, datetime, int | None, str | None]
 the DeviceActivity of an earlier poll can still read it while the next poll folds."""
 
 
-@dataclass(frozen=True, slots=True)
-class Destination:
-    """One remote endpoint a device contacted within the window."""
+class Destination(msgspec.Struct, frozen=True, gc=False):
+    """One remote endpoint a device contacted within the window.
+
+    A frozen msgspec Struct: built thousands of times a poll, several times quicker than
+    a frozen dataclass, and (holding only atoms) kept out of the garbage collector.
+    """
 
     ip: str
     port: int | None
